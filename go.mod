@@ -1,0 +1,3 @@
+module github.com/requiretls/go-requiretls
+
+go 1.26.0

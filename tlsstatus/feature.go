@@ -1,0 +1,198 @@
+package tlsstatus
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+)
+
+// Name is a feature name or a final state as it appears in a Postfix log.
+type Name string
+
+// TLS security levels Postfix logs in slot 0 (smtp_tls_security_level).
+const (
+	None        Name = "none"
+	May         Name = "may"
+	Encrypt     Name = "encrypt"
+	Fingerprint Name = "fingerprint"
+	HalfDANE    Name = "halfdane"
+	DANE        Name = "dane"
+	DANEOnly    Name = "dane-only"
+	Verify      Name = "verify"
+	Secure      Name = "secure"
+	Unknown     Name = "unknown" // the TLS policy lookup failed
+)
+
+// RequireTLS is the initial name of the REQUIRETLS feature (slot 1).
+const RequireTLS Name = "requiretls"
+
+// Final states of the REQUIRETLS feature (Postfix smtp.h). The state "none"
+// (no REQUIRETLS support, or no TLS at all) is the constant [None].
+const (
+	NoCertMatch  Name = "nocertmatch"  // certificate not matched or not matchable
+	NoSTARTTLS   Name = "nostarttls"   // STARTTLS not offered or refused
+	NoEncryption Name = "noencryption" // the TLS level disables encryption
+)
+
+// Known reports whether n is a name Postfix 3.11 logs, as a TLS level, as the
+// REQUIRETLS feature, or as one of its final states.
+func (n Name) Known() bool {
+	switch n {
+	case None, May, Encrypt, Fingerprint, HalfDANE, DANE, DANEOnly, Verify, Secure, Unknown,
+		RequireTLS, NoCertMatch, NoSTARTTLS, NoEncryption:
+		return true
+	}
+	return false
+}
+
+// Feature is one slot of the field: ["!"] Name [":" Final] ["?"].
+//
+// The zero Feature is inactive and formats as the empty string.
+type Feature struct {
+	Name      Name
+	Final     Name // empty when undecided or equal to Name
+	Violation bool // "!": the policy was violated and the connection not used
+	Undecided bool // "?": no outcome was decided
+}
+
+// String returns the feature in Postfix's log form, e.g. "!requiretls:nostarttls".
+func (f Feature) String() string {
+	if f.Name == "" {
+		return ""
+	}
+	var b strings.Builder
+	b.Grow(len(f.Name) + len(f.Final) + 3)
+	f.appendTo(&b)
+	return b.String()
+}
+
+func (f Feature) appendTo(b *strings.Builder) {
+	if f.Violation {
+		b.WriteByte('!')
+	}
+	b.WriteString(string(f.Name))
+	if f.Final != "" {
+		b.WriteByte(':')
+		b.WriteString(string(f.Final))
+	}
+	if f.Undecided {
+		b.WriteByte('?')
+	}
+}
+
+// Known reports whether the feature's name and final state are both names
+// Postfix 3.11 logs. Unknown names still parse and format (forward
+// compatibility); callers that count states can use Known to set them apart.
+func (f Feature) Known() bool {
+	return f.Name.Known() && (f.Final == "" || f.Final.Known())
+}
+
+// ErrSyntax is wrapped by every parse error of this package.
+var ErrSyntax = errors.New("tlsstatus: syntax error")
+
+// ParseError records where a field or log line failed to parse.
+type ParseError struct {
+	Input  string // the text that was parsed
+	Offset int    // byte offset of the problem in Input
+	Msg    string // what is wrong
+}
+
+func (e *ParseError) Error() string {
+	return "tlsstatus: " + e.Msg + " at offset " + strconv.Itoa(e.Offset) + " in " + strconv.Quote(e.Input)
+}
+
+// Unwrap returns [ErrSyntax].
+func (e *ParseError) Unwrap() error { return ErrSyntax }
+
+// ParseFeature parses one feature, e.g. "requiretls:none" or "may?".
+func ParseFeature(s string) (Feature, error) {
+	return parseFeature(s, s, 0)
+}
+
+func parseFeature(input, s string, off int) (Feature, error) {
+	var f Feature
+	i := 0
+	if i < len(s) && s[i] == '!' {
+		f.Violation = true
+		i++
+	}
+	end := len(s)
+	if end > i && s[end-1] == '?' {
+		f.Undecided = true
+		end--
+	}
+	name, final, hasFinal := strings.Cut(s[i:end], ":")
+	if err := checkName(input, name, off+i); err != nil {
+		return Feature{}, err
+	}
+	f.Name = Name(name)
+	if hasFinal {
+		if err := checkName(input, final, off+i+len(name)+1); err != nil {
+			return Feature{}, err
+		}
+		f.Final = Name(final)
+	}
+	return f, nil
+}
+
+// checkName accepts the characters Postfix uses in feature names: lower-case
+// letters, digits, '-' and '+'. Upper case is accepted for forward
+// compatibility; anything that would break the field grammar is not.
+func checkName(input, name string, off int) error {
+	if name == "" {
+		return &ParseError{Input: input, Offset: off, Msg: "empty name"}
+	}
+	for j := 0; j < len(name); j++ {
+		c := name[j]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '+' || c == '_' || c == '.') {
+			return &ParseError{Input: input, Offset: off + j, Msg: "invalid character " + strconv.Quote(string(c))}
+		}
+	}
+	return nil
+}
+
+// Field is the whole value of a tls= log field: features joined by "/".
+// Postfix logs at most two: the TLS level, then REQUIRETLS.
+type Field []Feature
+
+// String returns the field in Postfix's log form, e.g. "may?/!requiretls:nocertmatch".
+// Inactive (zero) features are omitted, as Postfix omits inactive slots.
+func (fl Field) String() string {
+	var b strings.Builder
+	for _, f := range fl {
+		if f.Name == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('/')
+		}
+		f.appendTo(&b)
+	}
+	return b.String()
+}
+
+// maxFeatures bounds the number of features ParseField accepts; Postfix
+// writes two, and a field is one token of a log line.
+const maxFeatures = 16
+
+// ParseField parses a tls= field value, e.g. "dane/requiretls".
+func ParseField(s string) (Field, error) {
+	if s == "" {
+		return nil, &ParseError{Input: s, Msg: "empty field"}
+	}
+	n := strings.Count(s, "/") + 1
+	if n > maxFeatures {
+		return nil, &ParseError{Input: s, Msg: "too many features"}
+	}
+	fl := make(Field, 0, n)
+	off := 0
+	for part := range strings.SplitSeq(s, "/") {
+		f, err := parseFeature(s, part, off)
+		if err != nil {
+			return nil, err
+		}
+		fl = append(fl, f)
+		off += len(part) + 1
+	}
+	return fl, nil
+}
