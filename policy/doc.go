@@ -1,0 +1,39 @@
+// Package policy decides, stage by stage, what an SMTP client must do with a
+// message that requested REQUIRETLS ([RFC 8689] Section 4.2.1), and looks up
+// the per-destination enforcement level in Postfix-compatible policy tables.
+//
+// [Evaluate] is the decision engine. The caller fills an [Attempt] with what
+// it knows about one delivery attempt, in four stages (before connecting,
+// after the first EHLO, after STARTTLS, after the post-TLS EHLO), and gets a
+// [Decision]: continue, send with REQUIRETLS, send without it, skip this host,
+// bounce, or defer. Evaluate is a pure function: no I/O, no goroutines, and
+// it does not allocate. A decision formats its Postfix-worded reason text on
+// demand ([Outcome.Reason], [Outcome.AppendReason]).
+//
+// [Parse] reads the value of Postfix 3.11's smtp_requiretls_policy or
+// lmtp_requiretls_policy parameter verbatim (atoms, inline:, cidr: and
+// regexp: tables, $name expansion through a caller-supplied lookup,
+// continuation lines), and [Policy.Lookup] maps a next-hop name to a [Level]
+// exactly as Postfix does. The same tables can be built from Go values
+// ([New], [Atom], [Inline], [CIDR], [Regexp]) and print back in Postfix syntax.
+//
+// Out of scope: DNS, DNSSEC validation, MTA-STS fetching, DANE TLSA lookups
+// and certificate verification. The caller supplies their results as facts
+// ([Auth], [Cert]); the package never raises or lowers the TLS security level
+// itself, it only vetoes connections (as Postfix does).
+//
+// Notable divergences from Postfix 3.11:
+//   - The level [Monitor] is ours: it delivers like [Opportunistic] and reports
+//     in [Decision.WouldEnforce] what [Enforce] would have decided (the
+//     "log-only mode" on Postfix's TODO list). Postfix rejects the atom.
+//   - A message with an empty reverse path (a bounce) is never skipped,
+//     bounced or deferred for lack of REQUIRETLS at the next hop ([RFC 8689]
+//     Section 5: "SHOULD NOT cause a bounce message to be discarded").
+//   - Certificate authentication is a fact ([Auth] plus [Cert]) rather than a
+//     TLS security level, so Postfix's "halfdane" (TLSA records behind an
+//     insecure MX) is acceptable only if the caller reports the MX as
+//     validated another way ([RFC 8689] Section 2 requires a secure MX).
+//   - Regular expressions are Go's RE2, not POSIX; see [Parse].
+//
+// [RFC 8689]: https://www.rfc-editor.org/rfc/rfc8689.html
+package policy

@@ -1,0 +1,485 @@
+package policy
+
+import (
+	"strconv"
+
+	"github.com/requiretls/go-requiretls/tlsstatus"
+)
+
+// Tag is what a message asks of delivery, kept with the message from receipt
+// to delivery (RFC 8689 Section 4.1). The zero Tag is [Default].
+type Tag uint8
+
+const (
+	// Default: neither REQUIRETLS nor "TLS-Required: No". Delivery follows
+	// the sender's normal TLS policy; REQUIRETLS is never sent.
+	Default Tag = iota
+	// Required: the MAIL parameter REQUIRETLS (RFC 8689 Section 4.1), or a
+	// trusted "Require-TLS-ESMTP: yes" header (Postfix).
+	Required
+	// NotRequired: a valid "TLS-Required: No" header and no REQUIRETLS
+	// (RFC 8689 Section 3, Section 4.2.2).
+	NotRequired
+)
+
+// TagOf derives the tag from the envelope and the header facts.
+// requireTLS is the MAIL FROM parameter REQUIRETLS (or an honoured
+// Require-TLS-ESMTP header); tlsRequiredNo is a valid "TLS-Required: No"
+// field. REQUIRETLS wins: "the TLS-Required header field MUST be ignored"
+// (RFC 8689 Section 4.1).
+func TagOf(requireTLS, tlsRequiredNo bool) Tag {
+	switch {
+	case requireTLS:
+		return Required
+	case tlsRequiredNo:
+		return NotRequired
+	}
+	return Default
+}
+
+// String returns "default", "required" or "not-required".
+func (t Tag) String() string {
+	switch t {
+	case Default:
+		return "default"
+	case Required:
+		return "required"
+	case NotRequired:
+		return "not-required"
+	}
+	return "tag(" + strconv.Itoa(int(t)) + ")"
+}
+
+// Stage is how far a delivery attempt has got: which facts of an [Attempt]
+// are known. Facts of later stages are ignored.
+type Stage uint8
+
+const (
+	// BeforeConnect: only [Attempt.Auth] is known.
+	BeforeConnect Stage = iota
+	// AfterEHLO: the first EHLO reply is known ([Attempt.STARTTLSOffered]).
+	AfterEHLO
+	// AfterSTARTTLS: the STARTTLS outcome is known ([Attempt.Handshake],
+	// [Attempt.Cert]).
+	AfterSTARTTLS
+	// AfterTLSEHLO: the EHLO reply after TLS is known
+	// ([Attempt.RequireTLSAnnounced]). Only this EHLO counts for REQUIRETLS
+	// (RFC 8689 Section 2; RFC 3207 Section 4.2).
+	AfterTLSEHLO
+)
+
+// Auth is how the caller's TLS policy can authenticate the server, known
+// before connecting (RFC 8689 Section 2, second and third bullets). The zero
+// Auth is [AuthNone].
+type Auth uint8
+
+const (
+	// AuthNone: TLS may be used but the server cannot be authenticated
+	// (Postfix security levels "may" and "encrypt", or an MX lookup that
+	// was neither DNSSEC-signed nor validated by MTA-STS).
+	AuthNone Auth = iota
+	// AuthNoEncryption: the TLS policy disables encryption (Postfix level
+	// "none"). STARTTLS is not used even when offered.
+	AuthNoEncryption
+	// AuthDANE: DANE TLSA records from a DNSSEC-signed zone for a
+	// DNSSEC-secured next hop (RFC 7672; Postfix "dane", "dane-only").
+	AuthDANE
+	// AuthMTASTS: the MX host name is validated by an MTA-STS policy
+	// (RFC 8461 Section 4.1) and the certificate is checked with PKIX.
+	AuthMTASTS
+	// AuthDNSSECMX: the MX RRset is DNSSEC-validated and the certificate is
+	// checked with PKIX against the MX name.
+	AuthDNSSECMX
+	// AuthStaticPKIX: the next hop was not found by an MX lookup (a static
+	// relay or submission server, E14/E23, or an implicit MX, E13) and the
+	// certificate is checked with PKIX against that name.
+	AuthStaticPKIX
+)
+
+// canAuthenticate reports whether the policy can authenticate the server
+// (Postfix: the effective TLS level is a TLS_MUST_MATCH level).
+func (a Auth) canAuthenticate() bool { return a >= AuthDANE && a <= AuthStaticPKIX }
+
+// Handshake is the outcome of the STARTTLS command. The zero Handshake is
+// [HandshakeFailed], so that a forgotten fact never counts as success.
+type Handshake uint8
+
+const (
+	// HandshakeFailed: the TLS handshake failed; the session is unusable.
+	HandshakeFailed Handshake = iota
+	// HandshakeRefused: the server answered STARTTLS with an error reply;
+	// the session is still usable in plaintext.
+	HandshakeRefused
+	// HandshakeOK: TLS is up.
+	HandshakeOK
+)
+
+// Cert is what certificate verification found after the handshake. The zero
+// Cert is [CertUntrusted].
+type Cert uint8
+
+const (
+	// CertUntrusted: no trust chain to a trusted root and no DANE match.
+	CertUntrusted Cert = iota
+	// CertNameMismatch: the chain is trusted but no DNS-ID or CN-ID matches
+	// the host name (RFC 8689 Section 4.2.1 step 4).
+	CertNameMismatch
+	// CertAuthenticated: PKIX-valid with a matching name, or matched by DANE
+	// (RFC 7672; a DANE-EE(3) match needs no name match, E15).
+	CertAuthenticated
+)
+
+// Attempt is what is known about one delivery attempt to one host. Fill it
+// stage by stage and call [Evaluate] after each stage.
+type Attempt struct {
+	Tag        Tag    // the message's tag
+	NullSender bool   // the reverse path is empty (a bounce; RFC 8689 Section 5)
+	Level      Level  // the enforcement level for the next hop ([Policy.Lookup]); used only for Required messages
+	MoreHosts  bool   // more hosts remain after this one (RFC 8689 Section 4.2.1: try each MX)
+	Host       string // the server's host name, for the reason text
+
+	Stage Stage // which of the facts below are known
+
+	// BeforeConnect.
+	Auth     Auth           // how this host can be authenticated
+	TLSLevel tlsstatus.Name // the configured TLS security level, for the reason text only; empty means "may" (or "none" for AuthNoEncryption)
+
+	// AfterEHLO.
+	STARTTLSOffered bool // the first EHLO reply lists STARTTLS; with implicit TLS (RFC 8314) report true
+
+	// AfterSTARTTLS.
+	Handshake     Handshake
+	STARTTLSReply string // the server's reply when it refused STARTTLS, for the reason text
+	Cert          Cert
+
+	// AfterTLSEHLO.
+	RequireTLSAnnounced bool // the EHLO reply after TLS lists REQUIRETLS (E22: with implicit TLS, the first EHLO)
+}
+
+// Action is what the caller must do next.
+type Action uint8
+
+const (
+	// Continue: nothing decided yet; go on to the next stage.
+	Continue Action = iota + 1
+	// SendRequireTLS: send MAIL FROM with the REQUIRETLS parameter
+	// (RFC 8689 Section 4.2.1, last step).
+	SendRequireTLS
+	// SendWithout: send without REQUIRETLS. For a Required message this is
+	// a downgrade and [Decision.RetHdrs] is set.
+	SendWithout
+	// Skip: this host fails; QUIT and try the next host (RFC 8689
+	// Section 4.2.1). The code and reason are those to report if it turns
+	// out to be the last one.
+	Skip
+	// Bounce: no more hosts; return the message to the sender with the
+	// code and reason (RFC 8689 Section 4.2.1: MUST NOT transmit, MUST send
+	// a non-delivery notification).
+	Bounce
+	// Defer: try again later (4.7.10 policy configuration error, or 4.7.5
+	// TLS handshake failure on the last host).
+	Defer
+)
+
+// String returns the action's name, e.g. "send-requiretls".
+func (a Action) String() string {
+	switch a {
+	case Continue:
+		return "continue"
+	case SendRequireTLS:
+		return "send-requiretls"
+	case SendWithout:
+		return "send-without"
+	case Skip:
+		return "skip"
+	case Bounce:
+		return "bounce"
+	case Defer:
+		return "defer"
+	case 0:
+		return "none"
+	}
+	return "action(" + strconv.Itoa(int(a)) + ")"
+}
+
+// Code is the enhanced status code (RFC 3463) of a failure.
+// Convert it for go-smtp with smtp.EnhancedCode(c.Enhanced()).
+type Code uint8
+
+const (
+	NoCode Code = iota
+	// Code5730 "REQUIRETLS support required" (RFC 8689 Section 4.2.1 and
+	// Section 7). Postfix 3.11 uses it when the server announced no
+	// REQUIRETLS after TLS, and also when it offered no STARTTLS at all.
+	Code5730
+	// Code5710 "Encryption needed" (RFC 8689 Section 4.2.1). Postfix 3.11
+	// uses it when STARTTLS was refused, when no certificate was matched,
+	// and when the TLS security level cannot match certificates.
+	Code5710
+	// Code4710: REQUIRETLS policy configuration error; the message is
+	// deferred, never bounced (Postfix).
+	Code4710
+	// Code475: TLS handshake failure; the message is deferred (Postfix
+	// "Cannot start TLS: handshake failure").
+	Code475
+)
+
+// Enhanced returns the code as three numbers, e.g. [5 7 30]; zero for NoCode.
+func (c Code) Enhanced() [3]int {
+	switch c {
+	case Code5730:
+		return [3]int{5, 7, 30}
+	case Code5710:
+		return [3]int{5, 7, 10}
+	case Code4710:
+		return [3]int{4, 7, 10}
+	case Code475:
+		return [3]int{4, 7, 5}
+	}
+	return [3]int{}
+}
+
+// String returns the dotted form, e.g. "5.7.30", or "" for NoCode.
+func (c Code) String() string {
+	switch c {
+	case Code5730:
+		return "5.7.30"
+	case Code5710:
+		return "5.7.10"
+	case Code4710:
+		return "4.7.10"
+	case Code475:
+		return "4.7.5"
+	}
+	return ""
+}
+
+// Outcome is one decision: the action, its status code, the feature to log
+// in the REQUIRETLS slot of Postfix's tls= field, and the reason text.
+type Outcome struct {
+	Action Action
+	Code   Code // NoCode unless Action is Skip, Bounce or Defer
+	// Feature is the REQUIRETLS slot of the tls= log field, e.g.
+	// "!requiretls:nostarttls". It is the zero (inactive) Feature when
+	// REQUIRETLS is not requested, the level is Disable, or the policy
+	// lookup failed (Postfix does not activate the slot then).
+	Feature tlsstatus.Feature
+
+	why    reason
+	host   string
+	detail string
+}
+
+// Decision is what [Evaluate] decided for one stage of one attempt.
+type Decision struct {
+	Outcome
+
+	// WouldEnforce is, for the level [Monitor] only, what [Enforce] would
+	// have decided; its Action is zero for every other level.
+	WouldEnforce Outcome
+
+	// RetHdrs asks the caller to send RET=HDRS instead of the sender's RET
+	// when it sends without REQUIRETLS a message that requested it, to limit
+	// what a later bounce can expose (Postfix "Fix 20250825"; RFC 8689
+	// Section 5). Never set for an empty reverse path: a DSN carries no RET
+	// (RFC 3461 Section 6.1).
+	RetHdrs bool
+
+	// CapTLS: the message is tagged "TLS-Required: No". Cap the TLS security
+	// level at opportunistic (use STARTTLS if offered, fall back to
+	// plaintext) and ignore the recipient domain's DANE and MTA-STS policies
+	// (RFC 8689 Section 3, Section 4.2.2, Section 8.4).
+	CapTLS bool
+
+	// PlaintextFallback reports whether REQUIRETLS permits retrying this host
+	// without TLS after a failed handshake. Whether to do so is still the
+	// caller's TLS policy. It is false when the level requires TLS
+	// (Enforce, OpportunisticSTARTTLS), as in Postfix.
+	PlaintextFallback bool
+}
+
+// Evaluate decides what to do at the attempt's stage. It is pure and does
+// not allocate; the reason text is formatted on demand.
+//
+// Safety property (tested exhaustively): for a Required message with a
+// non-empty reverse path under [Enforce], the only send decision is
+// [SendRequireTLS], and only when the host can be authenticated, TLS is up,
+// the certificate is authenticated and REQUIRETLS was announced after TLS
+// (RFC 8689 Section 2, Section 4.2.1). [SendRequireTLS] is never decided
+// without TLS, for any input.
+func Evaluate(a Attempt) Decision {
+	var d Decision
+	if a.Tag != Required {
+		d.Outcome, d.PlaintextFallback = unrequired(&a)
+		d.CapTLS = a.Tag == NotRequired
+		return d
+	}
+	switch a.Level {
+	case Disable:
+		// Postfix: the request is ignored; nothing is logged for it.
+		d.Outcome, d.PlaintextFallback = unrequired(&a)
+	case Enforce, OpportunisticSTARTTLS, Opportunistic:
+		d.Outcome, d.PlaintextFallback = required(&a, a.Level)
+	case Monitor:
+		d.Outcome, d.PlaintextFallback = required(&a, Opportunistic)
+		d.WouldEnforce, _ = required(&a, Enforce)
+	default: // ConfigError, or a Level value we do not know: never relax.
+		if a.NullSender {
+			// RFC 8689 Section 5: a bounce must not be held back by the
+			// REQUIRETLS policy, not even a broken one.
+			d.Outcome, d.PlaintextFallback = required(&a, Opportunistic)
+		} else {
+			d.Outcome = Outcome{Action: Defer, Code: Code4710, why: whyConfig, host: a.Host}
+		}
+	}
+	d.RetHdrs = d.Action == SendWithout && !a.NullSender
+	return d
+}
+
+// unrequired decides for a message that does not (or no longer) request
+// REQUIRETLS: use STARTTLS when offered (RFC 8689 Section 3, "SHOULD
+// negotiate STARTTLS"), never veto anything.
+func unrequired(a *Attempt) (Outcome, bool) {
+	o := Outcome{Action: Continue, host: a.Host}
+	switch {
+	case a.Stage == BeforeConnect:
+	case !a.STARTTLSOffered || a.Auth == AuthNoEncryption:
+		o.Action = SendWithout
+	case a.Stage == AfterEHLO:
+	case a.Handshake == HandshakeRefused:
+		o.Action = SendWithout
+	case a.Handshake != HandshakeOK:
+		o = handshakeFailed(a, o)
+	case a.Stage == AfterSTARTTLS:
+	default:
+		o.Action = SendWithout
+	}
+	return o, true
+}
+
+// required decides for a message that requests REQUIRETLS at the given
+// level (Enforce, OpportunisticSTARTTLS or Opportunistic), following Postfix
+// 3.11's smtp_connect.c and smtp_proto.c, with the empty reverse path
+// exemption of RFC 8689 Section 5.
+func required(a *Attempt, level Level) (Outcome, bool) {
+	if a.NullSender {
+		// RFC 8689 Section 4.2.1 applies only "for which the MAIL FROM
+		// return-path is not empty"; Section 5: SHOULD NOT discard.
+		level = Opportunistic
+	}
+	strict := level == Enforce || level == OpportunisticSTARTTLS
+	o := Outcome{
+		Action:  Continue,
+		Feature: tlsstatus.Feature{Name: tlsstatus.RequireTLS, Undecided: true},
+		host:    a.Host,
+	}
+
+	// Stage 1: can this host be authenticated at all?
+	switch {
+	case level == Enforce && !a.Auth.canAuthenticate():
+		// Postfix logs nocertmatch under enforce even for level none.
+		return fail(a, o, Code5710, whyCertLevel, tlsstatus.NoCertMatch), false
+	case level == OpportunisticSTARTTLS && a.Auth == AuthNoEncryption:
+		return fail(a, o, Code5710, whyNoEncryption, tlsstatus.NoEncryption), false
+	case a.Stage == BeforeConnect:
+		return o, !strict
+	}
+
+	// Stage 2: STARTTLS offered? RFC 8689 Section 8.2: "REQUIRETLS detects
+	// the failure of STARTTLS and declines to send the message".
+	if !a.STARTTLSOffered || a.Auth == AuthNoEncryption {
+		if strict {
+			// E18: Postfix uses 5.7.30 here, not 5.7.10.
+			return fail(a, o, Code5730, whyNoSTARTTLS, tlsstatus.NoSTARTTLS), false
+		}
+		return downgrade(o, whyNoSTARTTLS), true
+	}
+	if a.Stage == AfterEHLO {
+		return o, !strict
+	}
+
+	// Stage 3: TLS up, certificate authenticated?
+	switch a.Handshake {
+	case HandshakeOK:
+	case HandshakeRefused:
+		if strict {
+			o.detail = a.STARTTLSReply
+			return fail(a, o, Code5710, whyRefused, tlsstatus.NoSTARTTLS), false
+		}
+		o.detail = a.STARTTLSReply
+		return downgrade(o, whyRefused), true
+	default:
+		// No plaintext fallback for levels that require TLS (Postfix
+		// PLAINTEXT_FALLBACK_OK); the REQUIRETLS slot stays undecided.
+		return handshakeFailed(a, o), !strict
+	}
+	authenticated := a.Auth.canAuthenticate() && a.Cert == CertAuthenticated
+	if level == Enforce && !authenticated {
+		// RFC 8689 Section 8.2: "requires successful certificate
+		// validation before sending the message".
+		why := whyCertUntrusted
+		if a.Cert == CertNameMismatch {
+			why = whyCertMismatch
+		}
+		return fail(a, o, Code5710, why, tlsstatus.NoCertMatch), false
+	}
+	if a.Stage == AfterSTARTTLS {
+		return o, !strict
+	}
+
+	// Stage 4: REQUIRETLS in the EHLO reply after TLS (RFC 8689 Section 2).
+	if !a.RequireTLSAnnounced {
+		if level == Enforce {
+			return fail(a, o, Code5730, whyNoRequireTLS, tlsstatus.None), false
+		}
+		return downgrade(o, whyNotOffered), !strict
+	}
+	o.Action = SendRequireTLS
+	o.Feature = tlsstatus.Feature{Name: tlsstatus.RequireTLS}
+	if !authenticated {
+		// Compliant under the opportunistic levels (Postfix HISTORY 20250921).
+		o.Feature.Final = tlsstatus.NoCertMatch
+	}
+	return o, !strict
+}
+
+// fail turns a failed requirement into Skip (more hosts remain: the 5xx is
+// soft until the last host, Postfix "Feature 20250120") or Bounce.
+func fail(a *Attempt, o Outcome, code Code, why reason, final tlsstatus.Name) Outcome {
+	o.Action = Bounce
+	if a.MoreHosts {
+		o.Action = Skip
+	}
+	o.Code = code
+	o.why = why
+	o.Feature = tlsstatus.Feature{Name: tlsstatus.RequireTLS, Final: final, Violation: true}
+	if why == whyCertLevel || why == whyNoEncryption {
+		o.detail = string(a.TLSLevel)
+		if o.detail == "" {
+			o.detail = string(tlsstatus.May)
+			if a.Auth == AuthNoEncryption {
+				o.detail = string(tlsstatus.None)
+			}
+		}
+	}
+	return o
+}
+
+// downgrade sends without REQUIRETLS, logged as requiretls:none.
+func downgrade(o Outcome, why reason) Outcome {
+	o.Action = SendWithout
+	o.why = why
+	o.Feature = tlsstatus.Feature{Name: tlsstatus.RequireTLS, Final: tlsstatus.None}
+	return o
+}
+
+// handshakeFailed makes the session unusable: next host, or defer (4.7.5).
+func handshakeFailed(a *Attempt, o Outcome) Outcome {
+	o.Action = Defer
+	if a.MoreHosts {
+		o.Action = Skip
+	}
+	o.Code = Code475
+	o.why = whyHandshake
+	return o
+}
