@@ -1,0 +1,34 @@
+// Package header reads and writes the TLS-Required header field of
+// [RFC 8689] Section 3 and the Postfix 3.11 "Require-TLS-ESMTP: yes" field
+// that carries a REQUIRETLS request across hops that lose the envelope
+// (content filters, re-injection).
+//
+// [Inspect] reads a go-message textproto.Header; [Scan] is the fast path over
+// raw message bytes (no allocation in the common case, bounded by
+// [MaxHeaderBytes], usable on a prefix of a message still being received).
+// Both look at the top-level header section only (checklist E20).
+//
+// Rules this package applies:
+//
+//   - The only valid TLS-Required value is "No" (case-insensitive, optional
+//     leading folding white space, nothing after it). Anything else, "Yes"
+//     included, is malformed and never relaxes TLS (RFC 8689 Section 3;
+//     checklist E2). The draft-era names Require-TLS and RequireTLS are
+//     reported as malformed too.
+//   - Several TLS-Required fields relax only if every copy is a valid "No"
+//     (checklist E3). Postfix relaxes if any copy is "no".
+//   - Require-TLS-ESMTP is recognised as Postfix does: value "yes",
+//     case-insensitive, after leading white space, nothing after it.
+//   - Generated fields are spelled exactly "TLS-Required: No" and
+//     "Require-TLS-ESMTP: yes", and never appear twice (RFC 8689 Section 3, R21).
+//
+// Beyond Postfix, which honours Require-TLS-ESMTP from anyone: the caller
+// says whether a message comes from a trusted path, and the field is
+// stripped from untrusted ones.
+//
+// Out of scope: deciding the message's tag (REQUIRETLS on MAIL FROM wins over
+// TLS-Required, RFC 8689 Section 4.1) is the caller's job; this package only
+// reports what the header says.
+//
+// [RFC 8689]: https://www.rfc-editor.org/rfc/rfc8689.html
+package header

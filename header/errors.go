@@ -1,0 +1,57 @@
+package header
+
+import (
+	"errors"
+	"strconv"
+)
+
+// Sentinel errors. Every error returned by this package wraps exactly one of
+// them, so callers branch with [errors.Is].
+var (
+	// ErrMalformed: a TLS-Required or Require-TLS-ESMTP value other than the
+	// single defined one (RFC 8689 Section 3; Postfix 3.11). A malformed
+	// TLS-Required field never relaxes TLS (RFC 8689 Section 3, checklist E2).
+	ErrMalformed = errors.New("header: malformed field")
+
+	// ErrAmbiguous: the header section cannot be edited as raw bytes without
+	// risking that two parsers disagree on where a line or the header ends:
+	// a bare CR or bare LF before the end of the header section, or a first
+	// line that starts with white space. This is the SMTP-smuggling hazard
+	// Postfix 3.11.7 fixed in its header insertion.
+	ErrAmbiguous = errors.New("header: ambiguous line structure")
+
+	// ErrHeaderTooLong: the header section is longer than [MaxHeaderBytes].
+	ErrHeaderTooLong = errors.New("header: header section too long")
+
+	// ErrInvalidField: a field given to [SetRaw] or [RemoveRaw] is not a
+	// single line "Name: value" of printable US-ASCII.
+	ErrInvalidField = errors.New("header: invalid field to insert")
+)
+
+// ParseError records what failed and where. It wraps one of the sentinel
+// errors above; use errors.As to get the position.
+type ParseError struct {
+	Offset int    // byte offset of the problem in the parsed value or message
+	Line   string // the value or message line containing the problem, cut to 80 bytes
+	Err    error  // the sentinel
+	Msg    string // what is wrong
+}
+
+// maxQuotedLine bounds how much input a ParseError keeps, so a 10 MB header
+// line neither stays alive in memory nor becomes a 10 MB error string.
+const maxQuotedLine = 80
+
+func newParseError[T string | []byte](line T, off int, sentinel error, msg string) *ParseError {
+	if len(line) > maxQuotedLine {
+		line = line[:maxQuotedLine]
+	}
+	return &ParseError{Offset: off, Line: string(line), Err: sentinel, Msg: msg}
+}
+
+func (e *ParseError) Error() string {
+	return e.Err.Error() + ": " + e.Msg + " at offset " + strconv.Itoa(e.Offset) +
+		" in " + strconv.Quote(e.Line)
+}
+
+// Unwrap returns the sentinel error.
+func (e *ParseError) Unwrap() error { return e.Err }
