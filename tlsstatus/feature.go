@@ -2,6 +2,7 @@ package tlsstatus
 
 import (
 	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
 )
@@ -97,8 +98,16 @@ type ParseError struct {
 	Msg    string // what is wrong
 }
 
+// maxQuotedInput bounds how much of Input an error message repeats, so a
+// malformed 64 KiB log line does not become a 64 KiB error string.
+const maxQuotedInput = 120
+
 func (e *ParseError) Error() string {
-	return "tlsstatus: " + e.Msg + " at offset " + strconv.Itoa(e.Offset) + " in " + strconv.Quote(e.Input)
+	in := e.Input
+	if len(in) > maxQuotedInput {
+		in = in[:maxQuotedInput] + "..."
+	}
+	return "tlsstatus: " + e.Msg + " at offset " + strconv.Itoa(e.Offset) + " in " + strconv.Quote(in)
 }
 
 // Unwrap returns [ErrSyntax].
@@ -135,9 +144,10 @@ func parseFeature(input, s string, off int) (Feature, error) {
 	return f, nil
 }
 
-// checkName accepts the characters Postfix uses in feature names: lower-case
-// letters, digits, '-' and '+'. Upper case is accepted for forward
-// compatibility; anything that would break the field grammar is not.
+// checkName accepts the characters Postfix uses in feature names (lower-case
+// letters, digits and '-'), and for forward compatibility also upper case,
+// '+', '_' and '.'. Anything that would break the field grammar or the log
+// line around it ('!', ':', '?', '/', ',', space, control bytes) is not.
 func checkName(input, name string, off int) error {
 	if name == "" {
 		return &ParseError{Input: input, Offset: off, Msg: "empty name"}
@@ -177,17 +187,22 @@ const maxFeatures = 16
 
 // ParseField parses a tls= field value, e.g. "dane/requiretls".
 func ParseField(s string) (Field, error) {
+	return parseField(s, s, 0)
+}
+
+// parseField parses s, found at byte offset off of input (a whole log line
+// or s itself), so that errors point into input.
+func parseField(input, s string, off int) (Field, error) {
 	if s == "" {
-		return nil, &ParseError{Input: s, Msg: "empty field"}
+		return nil, &ParseError{Input: input, Offset: off, Msg: "empty field"}
 	}
 	n := strings.Count(s, "/") + 1
 	if n > maxFeatures {
-		return nil, &ParseError{Input: s, Msg: "too many features"}
+		return nil, &ParseError{Input: input, Offset: off, Msg: "too many features"}
 	}
 	fl := make(Field, 0, n)
-	off := 0
 	for part := range strings.SplitSeq(s, "/") {
-		f, err := parseFeature(s, part, off)
+		f, err := parseFeature(input, part, off)
 		if err != nil {
 			return nil, err
 		}
@@ -196,3 +211,22 @@ func ParseField(s string) (Field, error) {
 	}
 	return fl, nil
 }
+
+// Lookup returns the first feature whose initial name is name, for example
+// fl.Lookup(RequireTLS) for the REQUIRETLS slot, and whether there is one.
+func (fl Field) Lookup(name Name) (Feature, bool) {
+	for _, f := range fl {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Feature{}, false
+}
+
+// LogValue logs the feature in Postfix's form, so that
+// slog.Any("requiretls", f) writes requiretls=!requiretls:nostarttls.
+func (f Feature) LogValue() slog.Value { return slog.StringValue(f.String()) }
+
+// LogValue logs the field in Postfix's form, so that slog.Any("tls", fl)
+// writes tls=dane/requiretls as Postfix would.
+func (fl Field) LogValue() slog.Value { return slog.StringValue(fl.String()) }
