@@ -1,0 +1,76 @@
+package requiretls
+
+import (
+	"errors"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// plainServer runs an unwrapped go-smtp server with STARTTLS and without
+// REQUIRETLS, as most of today's Internet is.
+func plainServer(t *testing.T, pki *testPKI) string {
+	t.Helper()
+	s := smtp.NewServer(&recorder{})
+	s.Domain = "mx.test"
+	s.TLSConfig = pki.serverConfig()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go s.Serve(l)
+	t.Cleanup(func() { s.Close() })
+	return l.Addr().String()
+}
+
+func TestCheckMail(t *testing.T) {
+	pki := newTestPKI(t)
+	withREQUIRETLS, _ := startServer(t, pki, nil, false)
+	without := plainServer(t, pki)
+
+	t.Run("R13 plaintext session gives 5.7.10", func(t *testing.T) {
+		c, err := smtp.Dial(withREQUIRETLS)
+		require.NoError(t, err)
+		defer c.Close()
+		err = CheckMail(c)
+		assert.ErrorIs(t, err, ErrEncryptionNeeded)
+		var se *smtp.SMTPError
+		require.ErrorAs(t, err, &se)
+		assert.Equal(t, smtp.EnhancedCode{5, 7, 10}, se.EnhancedCode)
+	})
+	t.Run("R16 STARTTLS and keyword after TLS", func(t *testing.T) {
+		c, err := smtp.DialStartTLS(withREQUIRETLS, pki.clientConfig())
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, CheckMail(c))
+		require.NoError(t, c.Mail("a@example.org", &smtp.MailOptions{RequireTLS: true}))
+	})
+	t.Run("R16 STARTTLS without keyword gives 5.7.30", func(t *testing.T) {
+		c, err := smtp.DialStartTLS(without, pki.clientConfig())
+		require.NoError(t, err)
+		defer c.Close()
+		err = CheckMail(c)
+		assert.ErrorIs(t, err, ErrREQUIRETLSRequired)
+		var se *smtp.SMTPError
+		require.ErrorAs(t, err, &se)
+		assert.Equal(t, 550, se.Code)
+		// go-smtp's own refusal cannot be matched; ours can.
+		goErr := c.Mail("a@example.org", &smtp.MailOptions{RequireTLS: true})
+		require.Error(t, goErr)
+		assert.False(t, errors.As(goErr, &se))
+	})
+}
+
+func TestCheckMailImplicitTLSE22(t *testing.T) {
+	pki := newTestPKI(t)
+	addr, rec := startServer(t, pki, nil, true)
+	c, err := smtp.DialTLS(addr, pki.clientConfig())
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, CheckMail(c))
+	require.NoError(t, c.SendMail("a@example.org", []string{"b@example.org"}, strings.NewReader(body)))
+	_, msgs := rec.snapshot()
+	require.Len(t, msgs, 1)
+}

@@ -1,0 +1,43 @@
+// Package requiretls implements the SMTP REQUIRETLS service extension of
+// [RFC 8689] Section 2: the EHLO keyword and MAIL FROM parameter
+// "REQUIRETLS", the reply codes of Section 4.2.1 and Section 5, and glue that
+// makes github.com/emersion/go-smtp servers and clients honour them.
+//
+// # Receiving
+//
+// [NewServer] (or [NewBackend] for a hand-built smtp.Server) wraps any
+// smtp.Backend so that
+//
+//   - REQUIRETLS is announced only on a TLS session (after STARTTLS, or with
+//     implicit TLS), RFC 8689 Section 2 item 2 and E22 of our checklist;
+//   - "MAIL FROM:<...> REQUIRETLS" on a session without TLS is refused with
+//     [ErrEncryptionNeeded] (523 5.7.10); go-smtp v0.25.1 accepts it;
+//   - each message's tag (RFC 8689 Section 4.1) is worked out and handed to a
+//     session that implements [Tagger];
+//   - optionally a Received: trace field records "with ESMTPS (requiretls)".
+//
+// Everything else reaches the wrapped backend unchanged.
+//
+// # Sending
+//
+// [CheckMail] tells, before smtp.Client.Mail is called with REQUIRETLS,
+// whether the session is under TLS and the post-TLS EHLO announced
+// REQUIRETLS, and returns a typed error carrying the reply code otherwise
+// (go-smtp returns an unmatchable plain error).
+//
+// # Parsing without go-smtp
+//
+// [ParseMail] and [Mail.String] parse and format a whole MAIL FROM command
+// line for tools that are not built on go-smtp (milters, proxies, log
+// processors), and [Offered] reads an EHLO reply.
+//
+// # Reply codes chosen
+//
+// RFC 8689 names no reply for a REQUIRETLS request on a session without TLS
+// (checklist E5). This package answers 523 5.7.10 "Encryption needed", as
+// mox does, because the enhanced code says exactly what is missing; Postfix
+// answers 555 5.5.4 and smtp-server 530. A malformed MAIL line is answered
+// with 501 and 5.5.2 (path) or 5.5.4 (parameters), see [ReplyFor].
+//
+// [RFC 8689]: https://www.rfc-editor.org/rfc/rfc8689.html
+package requiretls

@@ -1,0 +1,210 @@
+package requiretls
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/textproto"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/requiretls/go-requiretls/policy"
+)
+
+// testPKI is a throw-away CA and a server certificate for 127.0.0.1 and
+// localhost, generated for each test.
+type testPKI struct {
+	roots  *x509.CertPool
+	server tls.Certificate
+}
+
+func newTestPKI(t testing.TB) *testPKI {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	ca := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "go-requiretls test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	require.NoError(t, err)
+	caCert, err := x509.ParseCertificate(caDER)
+	require.NoError(t, err)
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	roots.AddCert(caCert)
+	return &testPKI{roots: roots, server: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
+}
+
+func (p *testPKI) serverConfig() *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{p.server}}
+}
+
+func (p *testPKI) clientConfig() *tls.Config {
+	return &tls.Config{RootCAs: p.roots, ServerName: "localhost"}
+}
+
+// message is what the recording backend saw of one transaction.
+type message struct {
+	from       string
+	requireTLS bool
+	tag        policy.Tag
+	tagged     bool
+	data       string
+}
+
+// recorder is an smtp.Backend that records every call its sessions get.
+type recorder struct {
+	mu       sync.Mutex
+	mails    []string // every MAIL FROM the inner session saw
+	messages []message
+}
+
+func (r *recorder) NewSession(*smtp.Conn) (smtp.Session, error) { return &recSession{r: r}, nil }
+
+type recSession struct {
+	r   *recorder
+	cur message
+}
+
+func (s *recSession) Mail(from string, opts *smtp.MailOptions) error {
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	s.r.mails = append(s.r.mails, from)
+	s.cur = message{from: from, requireTLS: opts != nil && opts.RequireTLS}
+	return nil
+}
+func (s *recSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s *recSession) SetTag(tag policy.Tag)                { s.cur.tag, s.cur.tagged = tag, true }
+func (s *recSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.cur.data = string(b)
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	s.r.messages = append(s.r.messages, s.cur)
+	return nil
+}
+func (s *recSession) Reset()        { s.cur = message{} }
+func (s *recSession) Logout() error { return nil }
+
+func (r *recorder) snapshot() ([]string, []message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.mails...), append([]message(nil), r.messages...)
+}
+
+// startServer runs a wrapped go-smtp server on a loopback port. With
+// implicit, the listener speaks TLS from the first byte (port 465 style).
+func startServer(t *testing.T, pki *testPKI, opts *ServerOptions, implicit bool) (string, *recorder) {
+	t.Helper()
+	rec := &recorder{}
+	s := NewServer(rec, opts)
+	s.Domain = "mx.test"
+	s.TLSConfig = pki.serverConfig()
+	s.ReadTimeout = 10 * time.Second
+	s.WriteTimeout = 10 * time.Second
+	s.ErrorLog = log.New(io.Discard, "", 0)
+	var l net.Listener
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	if implicit {
+		l = tls.NewListener(l, s.TLSConfig)
+	}
+	go s.Serve(l)
+	t.Cleanup(func() { s.Close() })
+	return l.Addr().String(), rec
+}
+
+func tlsListen(pki *testPKI) (net.Listener, error) {
+	return tls.Listen("tcp", "127.0.0.1:0", pki.serverConfig())
+}
+
+// rawClient speaks SMTP line by line so tests can see exact replies.
+type rawClient struct {
+	t    *testing.T
+	conn net.Conn
+	text *textproto.Conn
+}
+
+func dialRaw(t *testing.T, addr string, tlsConfig *tls.Config) *rawClient {
+	t.Helper()
+	var conn net.Conn
+	var err error
+	if tlsConfig != nil {
+		conn, err = tls.Dial("tcp", addr, tlsConfig)
+	} else {
+		conn, err = net.Dial("tcp", addr)
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	c := &rawClient{t: t, conn: conn, text: textproto.NewConn(conn)}
+	c.expect(220)
+	return c
+}
+
+// cmd sends a command and returns the reply code and its lines.
+func (c *rawClient) cmd(line string) (int, []string) {
+	c.t.Helper()
+	require.NoError(c.t, c.text.PrintfLine("%s", line))
+	return c.read()
+}
+
+func (c *rawClient) read() (int, []string) {
+	c.t.Helper()
+	code, msg, err := c.text.ReadResponse(0)
+	if _, ok := err.(*textproto.Error); !ok {
+		require.NoError(c.t, err)
+	}
+	return code, strings.Split(msg, "\n")
+}
+
+func (c *rawClient) expect(code int) []string {
+	c.t.Helper()
+	got, lines := c.read()
+	require.Equal(c.t, code, got, lines)
+	return lines
+}
+
+func (c *rawClient) startTLS(cfg *tls.Config) {
+	c.t.Helper()
+	code, lines := c.cmd("STARTTLS")
+	require.Equal(c.t, 220, code, lines)
+	tc := tls.Client(c.conn, cfg)
+	require.NoError(c.t, tc.Handshake())
+	c.conn = tc
+	c.text = textproto.NewConn(tc)
+}

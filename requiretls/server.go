@@ -1,0 +1,203 @@
+package requiretls
+
+import (
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// ServerOptions configure the server glue. The zero value (or nil) is
+// ready to use.
+type ServerOptions struct {
+	// Received, when true, prepends to each message a Received: trace field
+	// (RFC 5321 Section 4.4) whose with-protocol says "ESMTPS" on a TLS
+	// session and which carries the comment "(requiretls)" when the message
+	// requested REQUIRETLS, as mox does. RFC 8689 defines no trace
+	// information (checklist E21); off by default.
+	Received bool
+	// Hostname is this server's name in the Received field's "by" clause.
+	// If empty, the smtp.Server's Domain is used.
+	Hostname string
+	// Now returns the time written in the Received field. If nil, time.Now
+	// is used.
+	Now func() time.Time
+}
+
+// NewServer returns an smtp.Server for be, wrapped by [NewBackend], with
+// REQUIRETLS enabled. The caller sets Addr, Domain, TLSConfig and the rest
+// as usual; REQUIRETLS is announced only once a session is under TLS.
+func NewServer(be smtp.Backend, opts *ServerOptions) *smtp.Server {
+	s := smtp.NewServer(NewBackend(be, opts))
+	s.EnableREQUIRETLS = true
+	return s
+}
+
+// NewBackend wraps be so that its sessions honour RFC 8689 Section 4.1.
+// The smtp.Server using it must have EnableREQUIRETLS set (go-smtp then
+// announces the keyword only under TLS, and answers 504 to the parameter
+// without it); [NewServer] does that.
+//
+// A wrapped session refuses "MAIL FROM:<...> REQUIRETLS" on a session without
+// TLS with [ErrEncryptionNeeded] before the wrapped session sees the command,
+// tells a session that implements [Tagger] the tag of each message before its
+// data, and prepends a Received field if opts asks for one. Every other call
+// reaches be's session unchanged, including AUTH and LMTP data.
+func NewBackend(be smtp.Backend, opts *ServerOptions) smtp.Backend {
+	if opts == nil {
+		opts = &ServerOptions{}
+	}
+	return smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		inner, err := be.NewSession(c)
+		if err != nil {
+			return nil, err
+		}
+		s := &session{inner: inner, conn: c, opts: opts}
+		_, auth := inner.(smtp.AuthSession)
+		_, lmtp := inner.(smtp.LMTPSession)
+		switch {
+		case auth && lmtp:
+			return authLMTPSession{authSession{s}}, nil
+		case auth:
+			return authSession{s}, nil
+		case lmtp:
+			return lmtpSession{s}, nil
+		}
+		return s, nil
+	})
+}
+
+type session struct {
+	inner smtp.Session
+	conn  *smtp.Conn
+	opts  *ServerOptions
+
+	// The current transaction.
+	requireTLS bool
+	rcpts      int
+	rcpt       string // the only recipient, for the Received field's "for"
+}
+
+func (s *session) isTLS() bool {
+	_, ok := s.conn.TLSConnectionState()
+	return ok
+}
+
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	requireTLS := opts != nil && opts.RequireTLS
+	// RFC 8689 Section 4.1 and checklist E5: a REQUIRETLS request can only
+	// be honoured on a session that is itself protected.
+	if requireTLS && !s.isTLS() {
+		return ErrEncryptionNeeded
+	}
+	if err := s.inner.Mail(from, opts); err != nil {
+		return err
+	}
+	s.requireTLS, s.rcpts, s.rcpt = requireTLS, 0, ""
+	return nil
+}
+
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if err := s.inner.Rcpt(to, opts); err != nil {
+		return err
+	}
+	s.rcpts++
+	s.rcpt = to
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	return s.inner.Data(s.prepare(r))
+}
+
+func (s *session) Reset() {
+	s.requireTLS, s.rcpts, s.rcpt = false, 0, ""
+	s.inner.Reset()
+}
+
+func (s *session) Logout() error { return s.inner.Logout() }
+
+// prepare tells the wrapped session the message's tag and prepends the
+// Received field if asked to.
+func (s *session) prepare(r io.Reader) io.Reader {
+	if t, ok := s.inner.(Tagger); ok {
+		t.SetTag(s.tag())
+	}
+	if !s.opts.Received {
+		return r
+	}
+	return io.MultiReader(strings.NewReader(s.received()), r)
+}
+
+// received formats the Received trace field (RFC 5321 Section 4.4).
+func (s *session) received() string {
+	proto := "ESMTP"
+	if s.conn.Server().LMTP {
+		proto = "LMTP"
+	}
+	if s.isTLS() {
+		proto += "S" // RFC 3848
+	}
+	by := s.opts.Hostname
+	if by == "" {
+		by = s.conn.Server().Domain
+	}
+	now := time.Now
+	if s.opts.Now != nil {
+		now = s.opts.Now
+	}
+	var b strings.Builder
+	b.WriteString("Received: from ")
+	b.WriteString(s.conn.Hostname())
+	if ip, _, err := net.SplitHostPort(s.conn.Conn().RemoteAddr().String()); err == nil {
+		b.WriteString(" ([")
+		if strings.Contains(ip, ":") {
+			b.WriteString("IPv6:")
+		}
+		b.WriteString(ip)
+		b.WriteString("])")
+	}
+	b.WriteString("\r\n\tby ")
+	b.WriteString(by)
+	b.WriteString(" with ")
+	b.WriteString(proto)
+	if s.requireTLS {
+		b.WriteString(" (requiretls)")
+	}
+	if s.rcpts == 1 {
+		b.WriteString("\r\n\tfor <")
+		b.WriteString(s.rcpt)
+		b.WriteString(">")
+	}
+	b.WriteString("; ")
+	b.WriteString(now().Format(time.RFC1123Z))
+	b.WriteString("\r\n")
+	return b.String()
+}
+
+// authSession forwards AUTH to a wrapped smtp.AuthSession.
+type authSession struct{ *session }
+
+func (s authSession) AuthMechanisms() []string {
+	return s.inner.(smtp.AuthSession).AuthMechanisms()
+}
+
+func (s authSession) Auth(mech string) (sasl.Server, error) {
+	return s.inner.(smtp.AuthSession).Auth(mech)
+}
+
+// lmtpSession forwards LMTP data to a wrapped smtp.LMTPSession.
+type lmtpSession struct{ *session }
+
+func (s lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	return s.inner.(smtp.LMTPSession).LMTPData(s.prepare(r), status)
+}
+
+type authLMTPSession struct{ authSession }
+
+func (s authLMTPSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	return lmtpSession(s.authSession).LMTPData(r, status)
+}
