@@ -1,0 +1,34 @@
+// Package dsn redacts bounces and composes delivery status notifications
+// for REQUIRETLS messages, as RFC 8689 Section 5 requires: the returned
+// content is the header section only ("as if RET=HDRS was present"), and
+// RET=FULL is disregarded.
+//
+// Three entry points:
+//
+//   - [RedactMessage] turns a message into a text/rfc822-headers part
+//     (RFC 6522 Section 4), or message/global-headers (RFC 6533 Section 4.3)
+//     when its header section is UTF-8. The body is never read.
+//   - [RedactDSN] rewrites an RFC 3464 DSN made by another bounce
+//     generator: each returned-message part becomes headers only, every
+//     other byte is copied. Structures it cannot follow with certainty are
+//     refused with an error rather than guessed at, so that no body byte
+//     leaks.
+//   - [Compose] writes a new RFC 3464 DSN (failed, delayed, delivered,
+//     relayed or expanded recipients) and returns the [Envelope] advice for
+//     sending it: "MAIL FROM:<>", no RET, and REQUIRETLS only when
+//     [Report].KeepRequireTLS asks for mox's behaviour instead of Postfix's
+//     default (requiretls_redact_dsn=yes: redacted, sent without REQUIRETLS).
+//
+// All three stream: memory is bounded by [Options].MaxHeaderBytes plus a
+// fixed buffer, never by the size of the message. Redaction levels beyond
+// the RFC: [Options].Fields restricts the returned header fields to an
+// allow-list.
+//
+// Not done here: sending the DSN (see package requiretls), decoding a
+// base64 or quoted-printable returned part (refused with [ErrEncoded]), and
+// bounces that are not RFC 3464 DSNs (multipart/mixed or plain-text
+// bounces, refused with [ErrNotDSN]: in those the original cannot be told
+// apart from the explanation).
+//
+// [RFC 8689]: https://www.rfc-editor.org/rfc/rfc8689.html
+package dsn

@@ -1,0 +1,379 @@
+package dsn
+
+import (
+	"bytes"
+	"io"
+	"mime"
+	"strings"
+)
+
+// maxDepth bounds multipart nesting in a DSN (the top level counts as one).
+const maxDepth = 8
+
+// returnedTypes are the media types that carry the original message, or a
+// part of it, wherever they appear in a DSN (RFC 3464 Section 2, RFC 6522
+// Section 4, RFC 6533 Section 3). text/rfc822-header (sic) is a misspelling
+// seen in real bounces.
+var returnedTypes = map[string]bool{
+	"message/rfc822":         true,
+	"message/global":         true,
+	"message/partial":        true,
+	"text/rfc822-headers":    true,
+	"message/global-headers": true,
+	"text/rfc822-header":     true,
+}
+
+// Part header fields replaced when a returned part is rewritten.
+var replacedFields = []string{
+	"Content-Type", "Content-Description", "Content-Transfer-Encoding",
+	"Content-Length", "Content-MD5",
+}
+
+// RedactDSN copies the delivery status notification read from r to w with
+// its returned message cut down to the header section, as RFC 8689
+// Section 5 requires for a REQUIRETLS message ("as if RET=HDRS was
+// present"). It is for bounces made by another bounce generator (Postfix,
+// Exim, a Go MTA) that returned the full message.
+//
+// The input must be an RFC 3464 DSN: a top-level multipart/report with
+// report-type=delivery-status and a message/delivery-status (or
+// message/global-delivery-status) part. Every part whose type is
+// message/rfc822, message/global, message/partial, text/rfc822-headers,
+// message/global-headers or text/rfc822-header, at any nesting depth, and
+// every top-level part after the delivery-status part whatever its label
+// (RFC 3464 Section 2 makes the third part the returned message; real
+// bounces mislabel it as text/plain), is replaced by a part with
+// "Content-Type: text/rfc822-headers" (message/global-headers when it was
+// message/global or has 8-bit header bytes), "Content-Description:
+// Undelivered Message Headers", its other part header fields, and the
+// returned message's header section, filtered by opts.Fields. Everything
+// else is copied byte for byte: the top-level header, the preamble, the
+// human-readable and delivery-status parts, nested multiparts and all
+// delimiter lines. The epilogue after the final delimiter, which RFC 2046
+// Section 5.1.1 says to ignore, is dropped and not read.
+//
+// A DSN with no returned part is copied unchanged (but for the epilogue).
+// Everything else is refused with an error, so that no body byte can leak
+// through a structure the redactor did not follow:
+//
+//   - not multipart/report with report-type=delivery-status (for example the
+//     multipart/mixed bounces of Exchange, qmail or Trend Micro), or no
+//     delivery-status part: ErrNotDSN;
+//   - no delimiter line for the declared boundary, a delimiter of another
+//     boundary, a missing final delimiter at any level, a nested multipart
+//     closed by its parent's delimiter, nesting deeper than 8, a header
+//     line that is not a field, two Content-Type fields: ErrMalformed;
+//   - a base64 or quoted-printable returned part: ErrEncoded;
+//   - a header section (or preamble) over opts.MaxHeaderBytes: ErrHeaderTooLarge.
+//
+// Output is streamed, so on error w may hold a partial DSN, which must be
+// discarded; even then it holds no byte of a returned message's body, and
+// the preamble is held back until the first delimiter is found. Memory use
+// is a 32 KiB buffer plus opts.MaxHeaderBytes, whatever the input size; the
+// returned body is skipped without being copied.
+func RedactDSN(w io.Writer, r io.Reader, opts *Options) error {
+	d := &redactor{s: newScanner(r, 32<<10), w: w, opts: opts, max: opts.maxHeader()}
+	return d.run()
+}
+
+type redactor struct {
+	s    *scanner
+	w    io.Writer
+	opts *Options
+	max  int
+
+	bounds  [][]byte // "--" + boundary, outermost first
+	level   int      // level of the delimiter last classified
+	final   bool     // whether it was a close delimiter
+	sawDS   bool     // a top-level delivery-status part was seen
+	partBuf []byte   // storage for part header sections
+	retBuf  []byte   // storage for returned header sections
+}
+
+func (d *redactor) errorf(sentinel error, msg string) error {
+	return &ParseError{Offset: d.s.offset(), Msg: msg, Err: sentinel}
+}
+
+// classify reports whether l is a delimiter line of one of the open
+// multiparts (RFC 2046 Section 5.1.1: "--" boundary ["--"] *LWSP CRLF), and
+// records which.
+func (d *redactor) classify(l []byte, complete bool) (bool, error) {
+	for i := len(d.bounds) - 1; i >= 0; i-- {
+		b := d.bounds[i]
+		if !bytes.HasPrefix(l, b) {
+			continue
+		}
+		if !complete {
+			return false, d.errorf(ErrMalformed, "delimiter line too long")
+		}
+		rest := l[len(b):]
+		final := bytes.HasPrefix(rest, []byte("--"))
+		if final {
+			rest = rest[2:]
+		}
+		if len(bytes.TrimLeft(rest, " \t\r\n")) != 0 || bytes.Contains(bytes.TrimRight(rest, "\r\n"), []byte("\r")) {
+			continue
+		}
+		d.level, d.final = i, final
+		return true, nil
+	}
+	return false, nil
+}
+
+func (d *redactor) write(b []byte) error {
+	_, err := d.w.Write(b)
+	return err
+}
+
+func (d *redactor) run() error {
+	from := mboxFrom(d.s)
+	top, err := readSection(d.s, nil, d.max, nil)
+	if err != nil {
+		return err
+	}
+	if top.end != endBlank {
+		return d.errorf(ErrNotDSN, "message has no body")
+	}
+	mt, params, err := contentType(top.raw)
+	if err != nil {
+		return d.errorf(ErrMalformed, err.Error())
+	}
+	if mt != "multipart/report" || !strings.EqualFold(params["report-type"], "delivery-status") {
+		return d.errorf(ErrNotDSN, "top level is not multipart/report; report-type=delivery-status")
+	}
+	if err := d.push(params["boundary"]); err != nil {
+		return err
+	}
+	// Hold the preamble back: in DSNs without delimiter lines it is where
+	// the whole returned message sits.
+	var pre limitedBuffer
+	pre.max = d.max
+	if err := d.s.skip(&pre, d.classify); err != nil {
+		return d.eofError(err, "no delimiter line for the declared boundary")
+	}
+	if d.level != 0 {
+		return d.errorf(ErrMalformed, "unexpected delimiter")
+	}
+	for _, b := range [][]byte{from, top.raw, top.blank, pre.b} {
+		if err := d.write(b); err != nil {
+			return err
+		}
+	}
+	if err := d.multipart(); err != nil {
+		return err
+	}
+	if !d.sawDS {
+		return d.errorf(ErrNotDSN, "no message/delivery-status part")
+	}
+	return nil
+}
+
+// eofError turns the end of the input inside a multipart into ErrMalformed.
+func (d *redactor) eofError(err error, msg string) error {
+	if err == io.EOF {
+		return d.errorf(ErrMalformed, msg)
+	}
+	return err
+}
+
+// push opens a multipart with the given boundary (RFC 2046 Section 5.1.1:
+// 1 to 70 characters).
+func (d *redactor) push(boundary string) error {
+	if len(boundary) == 0 || len(boundary) > 70 || strings.ContainsAny(boundary, "\r\n") {
+		return d.errorf(ErrMalformed, "missing or invalid boundary parameter")
+	}
+	if len(d.bounds) >= maxDepth {
+		return d.errorf(ErrMalformed, "multipart nesting too deep")
+	}
+	d.bounds = append(d.bounds, []byte("--"+boundary))
+	return nil
+}
+
+// multipart processes the body parts of the innermost open multipart. It is
+// called at its first delimiter line and returns after its close delimiter
+// line has been copied.
+func (d *redactor) multipart() error {
+	level := len(d.bounds) - 1
+	for {
+		l, complete, _ := d.s.line()
+		if delim, err := d.classify(l, complete); err != nil || !delim || d.level != level {
+			if err != nil {
+				return err
+			}
+			return d.errorf(ErrMalformed, "missing final delimiter")
+		}
+		final := d.final
+		eol := eolOf(l)
+		if err := d.write(l); err != nil {
+			return err
+		}
+		d.s.consume(len(l))
+		if final {
+			return nil
+		}
+		if err := d.part(level, eol); err != nil {
+			return err
+		}
+	}
+}
+
+// part processes one body part, from after its delimiter line to before the
+// next delimiter line.
+func (d *redactor) part(level int, eol string) error {
+	hdr, err := readSection(d.s, d.partBuf, d.max, d.classify)
+	d.partBuf = hdr.raw
+	if err != nil {
+		return err
+	}
+	if hdr.end == endEOF {
+		return d.errorf(ErrMalformed, "missing final delimiter")
+	}
+	mt, params, err := contentType(hdr.raw)
+	if err != nil {
+		return d.errorf(ErrMalformed, err.Error())
+	}
+	if mt == "" {
+		mt = "text/plain" // RFC 2045 Section 5.2
+	}
+	cte := strings.ToLower(first(fieldValues(hdr.raw, "Content-Transfer-Encoding")))
+	encoded := cte == "base64" || cte == "quoted-printable"
+
+	if returnedTypes[mt] || level == 0 && d.sawDS {
+		if encoded {
+			return d.errorf(ErrEncoded, "returned part is "+cte+" encoded")
+		}
+		return d.returned(hdr, mt, eol)
+	}
+	if level == 0 && (mt == "message/delivery-status" || mt == "message/global-delivery-status") {
+		d.sawDS = true
+	}
+	for _, b := range [][]byte{hdr.raw, hdr.blank} {
+		if err := d.write(b); err != nil {
+			return err
+		}
+	}
+	if hdr.end == endDelim {
+		return nil
+	}
+	if !strings.HasPrefix(mt, "multipart/") {
+		return d.eofError(d.s.skip(d.w, d.classify), "missing final delimiter")
+	}
+	if encoded {
+		return d.errorf(ErrEncoded, "multipart part is "+cte+" encoded")
+	}
+	if err := d.push(params["boundary"]); err != nil {
+		return err
+	}
+	if err := d.s.skip(d.w, d.classify); err != nil { // nested preamble
+		return d.eofError(err, "no delimiter line for a nested boundary")
+	}
+	if d.level != level+1 {
+		return d.errorf(ErrMalformed, "nested multipart has no delimiter line")
+	}
+	if err := d.multipart(); err != nil {
+		return err
+	}
+	d.bounds = d.bounds[:level+1]
+	// The nested epilogue belongs to this part: copy it.
+	return d.eofError(d.s.skip(d.w, d.classify), "missing final delimiter")
+}
+
+// returned replaces a returned-message part by its headers-only form and
+// skips the returned body without copying it.
+func (d *redactor) returned(hdr section, mt, eol string) error {
+	ret := section{end: endDelim}
+	if hdr.end == endBlank {
+		var err error
+		ret, err = readSection(d.s, d.retBuf, d.max, d.classify)
+		d.retBuf = ret.raw
+		if err != nil {
+			return err
+		}
+	}
+	kept := filterFields(nil, ret.raw, d.opts.keepField)
+	global := mt == "message/global" || mt == "message/global-headers" || hasEightBit(kept)
+
+	var b bytes.Buffer
+	b.Write(filterFields(nil, hdr.raw, func(name []byte) bool {
+		for _, f := range replacedFields {
+			if bytes.EqualFold(name, []byte(f)) {
+				return false
+			}
+		}
+		return true
+	}))
+	b.WriteString("Content-Description: " + descUndelivered + eol)
+	b.WriteString("Content-Type: " + headersType(global) + eol)
+	if hasEightBit(kept) {
+		b.WriteString("Content-Transfer-Encoding: 8bit" + eol)
+	}
+	b.WriteString(eol)
+	if err := d.write(b.Bytes()); err != nil {
+		return err
+	}
+	if err := writeSection(d.w, kept, eol); err != nil {
+		return err
+	}
+	switch ret.end {
+	case endEOF:
+		return d.errorf(ErrMalformed, "missing final delimiter")
+	case endBlank:
+		// The body: skipped, never copied (RFC 8689 Section 5).
+		if err := d.s.skip(nil, d.classify); err != nil {
+			return d.eofError(err, "missing final delimiter")
+		}
+	}
+	// The line ending before the delimiter belongs to the delimiter
+	// (RFC 2046 Section 5.1.1).
+	_, err := io.WriteString(d.w, eol)
+	return err
+}
+
+// contentType returns the lower-cased media type and the parameters of the
+// only Content-Type field of a header section ("" when there is none).
+func contentType(raw []byte) (string, map[string]string, error) {
+	vs := fieldValues(raw, "Content-Type")
+	switch len(vs) {
+	case 0:
+		return "", nil, nil
+	case 1:
+	default:
+		return "", nil, errString("more than one Content-Type field")
+	}
+	mt, params, err := mime.ParseMediaType(vs[0])
+	if err != nil {
+		// Keep the type when only the parameters are broken (real bounces
+		// have "text/plain;"); a multipart then fails on its boundary.
+		mt, _, _ = strings.Cut(vs[0], ";")
+		mt = strings.ToLower(strings.TrimSpace(mt))
+		if !strings.Contains(mt, "/") {
+			return "", nil, errString("invalid Content-Type field")
+		}
+	}
+	return mt, params, nil
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return strings.TrimSpace(vs[0])
+}
+
+// limitedBuffer collects bytes up to max and fails beyond.
+type limitedBuffer struct {
+	b   []byte
+	max int
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if len(l.b)+len(p) > l.max {
+		return 0, &ParseError{Msg: "preamble longer than the header limit", Err: ErrHeaderTooLarge}
+	}
+	l.b = append(l.b, p...)
+	return len(p), nil
+}

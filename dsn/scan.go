@@ -1,0 +1,148 @@
+package dsn
+
+import (
+	"bytes"
+	"io"
+)
+
+// scanner is a fixed-size read buffer over the input. It never grows, so the
+// memory it uses does not depend on the input (RFC 8689 Section 5 redaction
+// must work on messages of any size).
+type scanner struct {
+	r        io.Reader
+	buf      []byte
+	pos, end int
+	base     int64 // input offset of buf[0]
+	eof      bool
+	err      error // read error other than io.EOF
+}
+
+func newScanner(r io.Reader, size int) *scanner {
+	return &scanner{r: r, buf: make([]byte, size)}
+}
+
+// offset returns the input offset of the next unconsumed byte.
+func (s *scanner) offset() int64 { return s.base + int64(s.pos) }
+
+// fill moves the unconsumed bytes to the front and reads more. It reports
+// whether new bytes arrived.
+func (s *scanner) fill() bool {
+	if s.eof || s.err != nil {
+		return false
+	}
+	if s.pos > 0 {
+		copy(s.buf, s.buf[s.pos:s.end])
+		s.base += int64(s.pos)
+		s.end -= s.pos
+		s.pos = 0
+	}
+	if s.end == len(s.buf) {
+		return false
+	}
+	for range 100 {
+		n, err := s.r.Read(s.buf[s.end:])
+		s.end += n
+		if err == io.EOF {
+			s.eof = true
+		} else if err != nil {
+			s.err = err
+		}
+		if n > 0 || s.eof || s.err != nil {
+			return n > 0
+		}
+	}
+	s.err = io.ErrNoProgress
+	return false
+}
+
+// line returns the next line including its line ending, without consuming
+// it. When the line does not fit in the buffer, line returns as much as fits
+// and complete is false. At the end of the input line returns an empty slice
+// and the read error (io.EOF at a clean end).
+func (s *scanner) line() (l []byte, complete bool, err error) {
+	for {
+		if i := bytes.IndexByte(s.buf[s.pos:s.end], '\n'); i >= 0 {
+			return s.buf[s.pos : s.pos+i+1], true, nil
+		}
+		if !s.fill() {
+			break
+		}
+	}
+	if s.pos == s.end {
+		return nil, false, s.readErr()
+	}
+	// Unterminated last line, or a line longer than the buffer.
+	return s.buf[s.pos:s.end], s.eof || s.err != nil, nil
+}
+
+func (s *scanner) readErr() error {
+	if s.err != nil {
+		return s.err
+	}
+	return io.EOF
+}
+
+func (s *scanner) consume(n int) { s.pos += n }
+
+var nlDashes = []byte("\n--")
+
+// skip streams input to w (or discards it when w is nil) until the start of
+// a line that classify reports as a delimiter, which it leaves unconsumed.
+// It must be called at the start of a line. It returns io.EOF (or the read
+// error) when the input ends first, and classify's error when it has one.
+//
+// Only lines starting with "--" can be delimiters (RFC 2046 Section 5.1.1),
+// so the scan jumps from one "\n--" to the next: the bytes in between are
+// never looked at one by one. This is what keeps wrapping a large returned
+// message close to the cost of a plain copy.
+func (s *scanner) skip(w io.Writer, classify func(l []byte, complete bool) (bool, error)) error {
+	lineStart := true
+	for {
+		if lineStart {
+			if s.end-s.pos < 2 && s.fill() {
+				continue
+			}
+			if s.end-s.pos >= 2 && s.buf[s.pos] == '-' && s.buf[s.pos+1] == '-' {
+				l, complete, _ := s.line()
+				if delim, err := classify(l, complete); delim || err != nil {
+					return err
+				}
+			}
+			lineStart = false
+		}
+		if s.pos == s.end && !s.fill() {
+			return s.readErr()
+		}
+		if i := bytes.Index(s.buf[s.pos:s.end], nlDashes); i >= 0 {
+			if err := s.emit(w, i+1); err != nil {
+				return err
+			}
+			lineStart = true
+			continue
+		}
+		if s.eof || s.err != nil {
+			if err := s.emit(w, s.end-s.pos); err != nil {
+				return err
+			}
+			return s.readErr()
+		}
+		// Keep the last two bytes: they may be the start of "\n--".
+		if n := s.end - s.pos - 2; n > 0 {
+			if err := s.emit(w, n); err != nil {
+				return err
+			}
+			lineStart = s.buf[s.pos-1] == '\n'
+		}
+		s.fill()
+	}
+}
+
+func (s *scanner) emit(w io.Writer, n int) error {
+	if w != nil {
+		if _, err := w.Write(s.buf[s.pos : s.pos+n]); err != nil {
+			return err
+		}
+	}
+	s.pos += n
+	return nil
+}
