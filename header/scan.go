@@ -1,6 +1,9 @@
 package header
 
-import "bytes"
+import (
+	"bytes"
+	"io"
+)
 
 // MaxHeaderBytes bounds the header section [Scan] and [ScanReader] accept,
 // and so the memory and time a hostile message can cost them. It is the
@@ -150,4 +153,38 @@ func Scan(b []byte) (f Facts, end int, err error) {
 		return f, -1, nil
 	}
 	return f, w.bodyStart, nil
+}
+
+// ScanReader reads the header section of the message r yields and reports
+// its Facts, for a server that tags messages as they are received (for
+// example in a go-smtp Session.Data). It returns a reader that yields the
+// whole message again: the bytes ScanReader consumed, then the rest of r.
+//
+// It reads in geometrically growing steps (4 KiB, 8 KiB, ...) and stops as
+// soon as the header section has ended, so the body is never buffered:
+// memory is bounded by twice the header section and at most about
+// 2*MaxHeaderBytes. A longer header section gives a *ParseError wrapping
+// [ErrHeaderTooLong], as with [Scan]; a read error from r other than io.EOF
+// is returned too. In both cases the returned reader still yields every
+// byte, so the caller may reject the message or pass it on untagged.
+func ScanReader(r io.Reader) (Facts, io.Reader, error) {
+	buf := make([]byte, 0, 4<<10)
+	for {
+		n, rerr := io.ReadFull(r, buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		f, end, err := Scan(buf)
+		rest := io.MultiReader(bytes.NewReader(buf), r)
+		switch {
+		case err != nil:
+			return f, rest, err
+		case end >= 0 || rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
+			return f, rest, nil
+		case rerr != nil:
+			f.TLSRequiredNo = false // unread fields might be malformed (E3)
+			return f, rest, rerr
+		}
+		next := make([]byte, len(buf), min(2*cap(buf), MaxHeaderBytes+1))
+		copy(next, buf)
+		buf = next
+	}
 }
