@@ -23,6 +23,9 @@ const marker = "BODY-SECRET"
 // fails the test if go-message cannot parse it.
 func parseMIME(t testing.TB, b []byte) {
 	t.Helper()
+	if bytes.HasPrefix(b, []byte("From ")) { // mbox envelope line
+		b = b[bytes.IndexByte(b, '\n')+1:]
+	}
 	e, err := message.Read(bytes.NewReader(b))
 	if err != nil && !message.IsUnknownCharset(err) {
 		require.NoError(t, err)
