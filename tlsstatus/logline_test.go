@@ -82,7 +82,10 @@ func TestParseLineOddButValid(t *testing.T) {
 		{"null recipient", `postfix/smtp[1]: ABC: to=<>, relay=none, delay=1, delays=0/0/1/0, dsn=4.4.1, status=deferred (x)`,
 			func(t *testing.T, d Delivery) { assert.Equal(t, "", d.To); assert.Equal(t, "", d.Domain()) }},
 		{"status without reason", `postfix/smtp[1]: ABC: to=<a@b>, relay=none, delay=1, delays=0/0/1/0, dsn=2.0.0, status=deliverable`,
-			func(t *testing.T, d Delivery) { assert.Equal(t, Status("deliverable"), d.Status); assert.Equal(t, "", d.Reason) }},
+			func(t *testing.T, d Delivery) {
+				assert.Equal(t, Status("deliverable"), d.Status)
+				assert.Equal(t, "", d.Reason)
+			}},
 		{"unknown future field skipped", `postfix/smtp[1]: ABC: to=<a@b>, relay=none, delay=1, delays=0/0/1/0, future=x, tls=may, dsn=2.0.0, status=sent (ok)`,
 			func(t *testing.T, d Delivery) { assert.Equal(t, "may", d.TLS.String()) }},
 		{"relay transport tag", `Oct  1 12:00:00 mx postfix/relay/smtp[1]: ABC: to=<a@b>, relay=r[192.0.2.1]:25, delay=1, delays=0/0/1/0, dsn=2.0.0, status=sent (ok)`,
