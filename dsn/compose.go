@@ -316,7 +316,8 @@ func subject(rcs []Recipient) string {
 // the remote diagnostics only: nothing from the original message.
 func humanText(rep *Report) string {
 	var b strings.Builder
-	b.WriteString("This is the mail system at " + rep.ReportingMTA + ".\n\n")
+	_, mta, _ := strings.Cut(rep.ReportingMTA, ";")
+	b.WriteString("This is the mail system at " + strings.TrimSpace(orDefault(mta, rep.ReportingMTA)) + ".\n\n")
 	b.WriteString("This is a report on the delivery of your message.\n")
 	if rep.RequireTLS {
 		b.WriteString("Your message requested REQUIRETLS (RFC 8689); only its header\nis returned below, not its body.\n")
