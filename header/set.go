@@ -26,7 +26,9 @@ func RemoveTLSRequired(h *textproto.Header) { h.Del(FieldTLSRequired) }
 // SetRequireTLSESMTP makes h carry exactly one Require-TLS-ESMTP field,
 // spelled "Require-TLS-ESMTP: yes" as Postfix 3.11 writes it, in the same
 // way as [SetTLSRequiredNo].
-func SetRequireTLSESMTP(h *textproto.Header) { setOnly(h, FieldRequireTLSESMTP, LineRequireTLSESMTPYes) }
+func SetRequireTLSESMTP(h *textproto.Header) {
+	setOnly(h, FieldRequireTLSESMTP, LineRequireTLSESMTPYes)
+}
 
 // RemoveRequireTLSESMTP removes every Require-TLS-ESMTP field from h.
 func RemoveRequireTLSESMTP(h *textproto.Header) { h.Del(FieldRequireTLSESMTP) }
