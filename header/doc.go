@@ -5,8 +5,11 @@
 //
 // [Inspect] reads a go-message textproto.Header; [Scan] is the fast path over
 // raw message bytes (no allocation in the common case, bounded by
-// [MaxHeaderBytes], usable on a prefix of a message still being received).
-// Both look at the top-level header section only (checklist E20).
+// [MaxHeaderBytes], usable on a prefix of a message still being received)
+// and [ScanReader] its streaming form. All look at the top-level header
+// section only (checklist E20). [SetTLSRequiredNo], [SetRequireTLSESMTP] and
+// their Remove counterparts edit a textproto.Header; [SetRaw] and [RemoveRaw]
+// edit raw bytes for proxies that stream messages without parsing them.
 //
 // Rules this package applies:
 //
@@ -24,7 +27,7 @@
 //
 // Beyond Postfix, which honours Require-TLS-ESMTP from anyone: the caller
 // says whether a message comes from a trusted path, and the field is
-// stripped from untrusted ones.
+// stripped from untrusted ones ([Receive], [RemoveRaw]).
 //
 // Out of scope: deciding the message's tag (REQUIRETLS on MAIL FROM wins over
 // TLS-Required, RFC 8689 Section 4.1) is the caller's job; this package only

@@ -58,25 +58,47 @@ type tally struct {
 	valid int // valid TLS-Required fields
 }
 
-// add records one field: name as written (before the colon, without the
-// white space allowed before the colon), value the text after the colon
-// without the final line ending, raw the whole field for Malformed.
-func (t *tally) add(name, value, raw []byte) {
+// fieldKind says which of the fields this package reads a name denotes.
+type fieldKind int
+
+const (
+	otherField fieldKind = iota
+	tlsRequiredField
+	requireTLSESMTPField
+	draftField
+)
+
+// classify matches a field name case-insensitively (RFC 5234 Section 2.3).
+func classify[T string | []byte](name T) fieldKind {
 	switch {
 	case asciiEqualFold(name, FieldTLSRequired):
+		return tlsRequiredField
+	case asciiEqualFold(name, FieldRequireTLSESMTP):
+		return requireTLSESMTPField
+	case asciiEqualFold(name, draftNames[0]), asciiEqualFold(name, draftNames[1]):
+		return draftField
+	}
+	return otherField
+}
+
+// add records one field: value is the text after the colon without the
+// final line ending, raw the whole field for Malformed.
+func (t *tally) add(k fieldKind, value, raw []byte) {
+	switch k {
+	case tlsRequiredField:
 		t.f.TLSRequired++
 		if checkValue(value, "no") < 0 {
 			t.valid++
 		} else {
 			t.malformed(raw)
 		}
-	case asciiEqualFold(name, FieldRequireTLSESMTP):
+	case requireTLSESMTPField:
 		// Postfix: any copy whose value is "yes" tags the message. Extra
 		// copies can only make delivery stricter, so honouring any is safe.
 		if checkValue(value, "yes") < 0 {
 			t.f.RequireTLSESMTP = true
 		}
-	case asciiEqualFold(name, draftNames[0]), asciiEqualFold(name, draftNames[1]):
+	case draftField:
 		t.malformed(raw)
 	}
 }
@@ -106,23 +128,25 @@ func (t *tally) facts() Facts {
 // trust boundary use [Receive].
 func Inspect(h textproto.Header) Facts {
 	var t tally
-	for _, name := range [...]string{FieldTLSRequired, FieldRequireTLSESMTP, draftNames[0], draftNames[1]} {
-		fields := h.FieldsByKey(name)
-		for fields.Next() {
-			raw, err := fields.Raw()
-			if err != nil {
-				// Added with Add and holding CR or LF, so it cannot even be
-				// written: never a valid value, whatever it says.
-				raw = []byte(fields.Key() + ": " + fields.Value())
-				if name != FieldRequireTLSESMTP {
-					t.f.TLSRequired += btoi(name == FieldTLSRequired)
-					t.malformed(raw)
-				}
-				continue
-			}
-			colon := bytes.IndexByte(raw, ':')
-			t.add([]byte(name), trimLineEnding(raw[colon+1:]), raw)
+	fields := h.Fields()
+	for fields.Next() {
+		k := classify(fields.Key())
+		if k == otherField {
+			continue
 		}
+		raw, err := fields.Raw()
+		if err != nil {
+			// Added with Add and holding CR or LF, so it cannot even be
+			// written: never a valid value, whatever it says.
+			raw = []byte(fields.Key() + ": " + fields.Value())
+			if k != requireTLSESMTPField {
+				t.f.TLSRequired += btoi(k == tlsRequiredField)
+				t.malformed(raw)
+			}
+			continue
+		}
+		colon := bytes.IndexByte(raw, ':')
+		t.add(k, trimLineEnding(raw[colon+1:]), raw)
 	}
 	return t.facts()
 }
@@ -204,7 +228,7 @@ func lower(c byte) byte {
 }
 
 // asciiEqualFold reports whether b equals s ignoring ASCII case.
-func asciiEqualFold(b []byte, s string) bool {
+func asciiEqualFold[T string | []byte](b T, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}

@@ -133,6 +133,8 @@ var headerCases = []struct {
 		Facts{TLSRequired: 1, Malformed: []string{"TLS-Required: No\r\n ;x"}}},
 	{"E2 draft name RequireTLS", "RequireTLS: No\r\n\r\n", Facts{Malformed: []string{"RequireTLS: No"}}},
 	{"E2 draft name Require-TLS", "Require-TLS: No\r\n\r\n", Facts{Malformed: []string{"Require-TLS: No"}}},
+	{"E2 draft name and malformed field in message order", "RequireTLS: No\r\nTLS-Required: Yes\r\n\r\n",
+		Facts{TLSRequired: 1, Malformed: []string{"RequireTLS: No", "TLS-Required: Yes"}}},
 	{"E3 R21 two valid copies relax", "TLS-Required: No\r\nTLS-Required: no\r\n\r\n",
 		Facts{TLSRequiredNo: true, TLSRequired: 2}},
 	{"E3 R21 valid and malformed copy never relax", "TLS-Required: No\r\nTLS-Required: Yes\r\n\r\n",

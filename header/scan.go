@@ -141,7 +141,7 @@ func Scan(b []byte) (f Facts, end int, err error) {
 		if !ok {
 			break
 		}
-		t.add(lim[fld.start:fld.nameEnd], trimLineEnding(lim[fld.colon+1:fld.end]), lim[fld.start:fld.end])
+		t.add(classify(lim[fld.start:fld.nameEnd]), trimLineEnding(lim[fld.colon+1:fld.end]), lim[fld.start:fld.end])
 	}
 	f = t.facts()
 	if w.kind == endEOF {
