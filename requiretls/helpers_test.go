@@ -79,6 +79,7 @@ func (p *testPKI) clientConfig() *tls.Config {
 type message struct {
 	from       string
 	requireTLS bool
+	ret        smtp.DSNReturn
 	tag        policy.Tag
 	tagged     bool
 	data       string
@@ -102,7 +103,10 @@ func (s *recSession) Mail(from string, opts *smtp.MailOptions) error {
 	s.r.mu.Lock()
 	defer s.r.mu.Unlock()
 	s.r.mails = append(s.r.mails, from)
-	s.cur = message{from: from, requireTLS: opts != nil && opts.RequireTLS}
+	s.cur = message{from: from}
+	if opts != nil {
+		s.cur.requireTLS, s.cur.ret = opts.RequireTLS, opts.Return
+	}
 	return nil
 }
 func (s *recSession) Rcpt(string, *smtp.RcptOptions) error { return nil }

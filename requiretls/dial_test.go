@@ -1,0 +1,225 @@
+package requiretls
+
+import (
+	"context"
+	"io"
+	"log"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/requiretls/go-requiretls/policy"
+	"github.com/requiretls/go-requiretls/tlsstatus"
+)
+
+// peer is a next hop of a given kind, on loopback.
+type peer struct {
+	addr string
+	rec  *recorder
+}
+
+// startPeer runs a go-smtp server: wrapped (announces REQUIRETLS after TLS)
+// or not, with STARTTLS (cert from pki) or without (pki nil), with DSN.
+func startPeer(t *testing.T, pki *testPKI, wrapped bool) peer {
+	t.Helper()
+	rec := &recorder{}
+	var s *smtp.Server
+	if wrapped {
+		s = NewServer(rec, nil)
+	} else {
+		s = smtp.NewServer(rec)
+	}
+	s.Domain = "mx.test"
+	s.EnableDSN = true
+	s.ErrorLog = log.New(io.Discard, "", 0)
+	if pki != nil {
+		s.TLSConfig = pki.serverConfig()
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go s.Serve(l)
+	t.Cleanup(func() { s.Close() })
+	return peer{addr: l.Addr().String(), rec: rec}
+}
+
+// deliver dials p under a and, when allowed, sends one message.
+func deliver(t *testing.T, d *Dialer, p peer, a policy.Attempt) (*Conn, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := d.Dial(ctx, p.addr, a)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Client.Close()
+	from := "a@example.org"
+	if a.NullSender {
+		from = ""
+	}
+	require.NoError(t, c.Mail(from, &smtp.MailOptions{Return: smtp.DSNReturnFull}))
+	require.NoError(t, c.Client.Rcpt("b@example.org", nil))
+	w, err := c.Client.Data()
+	require.NoError(t, err)
+	_, err = io.WriteString(w, body)
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	require.NoError(t, c.Client.Quit())
+	return c, nil
+}
+
+func TestDialer(t *testing.T) {
+	pki := newTestPKI(t)
+	other := newTestPKI(t) // a CA the client does not trust
+	d := &Dialer{LocalName: "client.test", TLSConfig: pki.clientConfig()}
+
+	reqtls := startPeer(t, pki, true)
+	starttlsOnly := startPeer(t, pki, false)
+	plaintext := startPeer(t, nil, false)
+	untrusted := startPeer(t, other, true)
+
+	required := func(level policy.Level) policy.Attempt {
+		return policy.Attempt{Tag: policy.Required, Level: level, Auth: policy.AuthStaticPKIX, TLSLevel: tlsstatus.Verify, Host: "mx.test"}
+	}
+
+	t.Run("R12-R16 all requirements met: sent with REQUIRETLS", func(t *testing.T) {
+		c, err := deliver(t, d, reqtls, required(policy.Enforce))
+		require.NoError(t, err)
+		assert.Equal(t, policy.SendRequireTLS, c.Decision.Action)
+		assert.Equal(t, "verify/requiretls", c.Field().String())
+		assert.False(t, Offered(c.EHLO, false))
+		assert.True(t, Offered(c.TLSEHLO, true))
+		_, msgs := reqtls.rec.snapshot()
+		require.Len(t, msgs, 1)
+		assert.True(t, msgs[0].requireTLS, "the peer saw REQUIRETLS")
+		assert.Equal(t, policy.Required, msgs[0].tag)
+		assert.Equal(t, smtp.DSNReturnFull, msgs[0].ret, "no downgrade, the sender's RET stays")
+	})
+	t.Run("R16 enforce, no REQUIRETLS after TLS: bounce 5.7.30", func(t *testing.T) {
+		_, err := deliver(t, d, starttlsOnly, required(policy.Enforce))
+		var pe *PolicyError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, policy.Bounce, pe.Decision.Action)
+		assert.ErrorIs(t, err, ErrREQUIRETLSRequired)
+		assert.Equal(t, "verify/!requiretls:none", pe.Field().String())
+		assert.Equal(t, "Sender requested REQUIRETLS, but no server was found that supports REQUIRETLS. The last attempted server was mx.test", pe.Decision.Reason())
+		assert.Equal(t, 550, pe.Reply().Code)
+		mails, _ := starttlsOnly.rec.snapshot()
+		assert.Empty(t, mails, "nothing was sent")
+	})
+	t.Run("E19 enforce with more hosts: skip", func(t *testing.T) {
+		a := required(policy.Enforce)
+		a.MoreHosts = true
+		_, err := deliver(t, d, starttlsOnly, a)
+		var pe *PolicyError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, policy.Skip, pe.Decision.Action)
+	})
+	t.Run("opportunistic+starttls downgrades with RET=HDRS", func(t *testing.T) {
+		before := len(mustMessages(starttlsOnly))
+		c, err := deliver(t, d, starttlsOnly, required(policy.OpportunisticSTARTTLS))
+		require.NoError(t, err)
+		assert.Equal(t, policy.SendWithout, c.Decision.Action)
+		assert.Equal(t, "verify/requiretls:none", c.Field().String())
+		msgs := mustMessages(starttlsOnly)
+		require.Len(t, msgs, before+1)
+		assert.False(t, msgs[before].requireTLS)
+		assert.Equal(t, smtp.DSNReturnHeaders, msgs[before].ret, "Postfix Fix 20250825")
+	})
+	t.Run("R13 enforce without STARTTLS: bounce 5.7.30 nostarttls", func(t *testing.T) {
+		_, err := deliver(t, d, plaintext, required(policy.Enforce))
+		var pe *PolicyError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, policy.Code5730, pe.Decision.Code, "E18: Postfix uses 5.7.30 here")
+		assert.Equal(t, "verify:none/!requiretls:nostarttls", pe.Field().String())
+	})
+	t.Run("opportunistic without STARTTLS: delivered, requiretls:none", func(t *testing.T) {
+		c, err := deliver(t, d, plaintext, required(policy.Opportunistic))
+		require.NoError(t, err)
+		assert.Nil(t, c.TLS)
+		assert.Equal(t, "verify:none/requiretls:none", c.Field().String())
+		msgs := mustMessages(plaintext)
+		require.NotEmpty(t, msgs)
+		assert.False(t, msgs[len(msgs)-1].requireTLS, "R13: never REQUIRETLS in the clear")
+	})
+	t.Run("R15 enforce, untrusted certificate: bounce 5.7.10 nocertmatch", func(t *testing.T) {
+		_, err := deliver(t, d, untrusted, required(policy.Enforce))
+		var pe *PolicyError
+		require.ErrorAs(t, err, &pe)
+		assert.ErrorIs(t, err, ErrEncryptionNeeded)
+		assert.Equal(t, "!requiretls:nocertmatch", pe.Decision.Feature.String())
+		assert.Error(t, pe.CertErr)
+		mails, _ := untrusted.rec.snapshot()
+		assert.Empty(t, mails)
+	})
+	t.Run("opportunistic, untrusted certificate: REQUIRETLS sent, nocertmatch", func(t *testing.T) {
+		c, err := deliver(t, d, untrusted, required(policy.Opportunistic))
+		require.NoError(t, err)
+		assert.Equal(t, "requiretls:nocertmatch", c.Decision.Feature.String())
+	})
+	t.Run("E12 TLS-Required: No to an untrusted certificate: delivered", func(t *testing.T) {
+		c, err := deliver(t, d, untrusted, policy.Attempt{Tag: policy.NotRequired, Host: "mx.test"})
+		require.NoError(t, err)
+		assert.True(t, c.Decision.CapTLS)
+		assert.NotNil(t, c.TLS)
+	})
+	t.Run("E9 bounce to a server without REQUIRETLS under enforce: delivered", func(t *testing.T) {
+		a := required(policy.Enforce)
+		a.NullSender = true
+		c, err := deliver(t, d, plaintext, a)
+		require.NoError(t, err)
+		assert.Equal(t, policy.SendWithout, c.Decision.Action)
+	})
+	t.Run("enforce without an authenticating TLS policy: bounce before connecting", func(t *testing.T) {
+		a := required(policy.Enforce)
+		a.Auth, a.TLSLevel = policy.AuthNone, tlsstatus.May
+		_, err := deliver(t, d, reqtls, a)
+		var pe *PolicyError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, "may?/!requiretls:nocertmatch", pe.Field().String())
+	})
+}
+
+func TestDialerImplicitTLSE22(t *testing.T) {
+	pki := newTestPKI(t)
+	addr, rec := startServer(t, pki, nil, true)
+	d := &Dialer{TLSConfig: pki.clientConfig(), ImplicitTLS: true}
+	c, err := deliver(t, d, peer{addr: addr, rec: rec}, policy.Attempt{Tag: policy.Required, Auth: policy.AuthStaticPKIX, Host: "localhost"})
+	require.NoError(t, err)
+	assert.Equal(t, policy.SendRequireTLS, c.Decision.Action)
+	assert.Nil(t, c.EHLO)
+	assert.True(t, Offered(c.TLSEHLO, true))
+	_, msgs := rec.snapshot()
+	require.Len(t, msgs, 1)
+	assert.Equal(t, policy.Required, msgs[0].tag)
+}
+
+func TestDialerUnexpectedData(t *testing.T) {
+	// A server (or a man in the middle) that sends more than asked before
+	// TLS: the session is abandoned, nothing is sent.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.WriteString(c, "220 mx.test\r\n250 injected\r\n")
+		io.Copy(io.Discard, c)
+	}()
+	d := &Dialer{}
+	_, err = d.Dial(context.Background(), l.Addr().String(), policy.Attempt{Tag: policy.Required, Level: policy.Opportunistic})
+	require.Error(t, err)
+	assert.True(t, strings.Contains(err.Error(), "unexpected data"), err.Error())
+}
+
+func mustMessages(p peer) []message {
+	_, msgs := p.rec.snapshot()
+	return msgs
+}
