@@ -246,7 +246,8 @@ const maxKey = 256
 //   - fixed-string tables (inline:) also try ".parent" keys for names that
 //     are not IP addresses: "a.b.example" tries "a.b.example", ".b.example",
 //     ".example" (never "b.example");
-//   - regexp: tables see only the full name;
+//   - regexp: tables see only the full name, in its original case (their
+//     matching is case-insensitive by default, as in Postfix);
 //   - the first atom or table hit decides; a table that fails, an unknown
 //     atom, or a result that is not one atom gives [ConfigError];
 //   - no match gives [Enforce].
