@@ -85,7 +85,9 @@ const (
 	// DNSSEC-secured next hop (RFC 7672; Postfix "dane", "dane-only").
 	AuthDANE
 	// AuthMTASTS: the MX host name is validated by an MTA-STS policy
-	// (RFC 8461 Section 4.1) and the certificate is checked with PKIX.
+	// (RFC 8461 Section 4.1) and the certificate is checked with PKIX. A
+	// policy in mode "none" validates nothing (E17); whether "testing"
+	// counts is the caller's choice (the strict one is "enforce" only).
 	AuthMTASTS
 	// AuthDNSSECMX: the MX RRset is DNSSEC-validated and the certificate is
 	// checked with PKIX against the MX name.
