@@ -151,6 +151,7 @@ type delivered struct {
 	RequireTLS bool   // smtp-server only: session.envelope.requireTLS
 	Ret        string // smtp-server only: envelope.dsn.ret
 	Headers    string
+	Content    string // smtp-server and aiosmtpd: the message as received
 }
 
 func (s seen) saw(prefix string) bool {
@@ -216,6 +217,7 @@ func readJSONLog(t *testing.T, path, helo string) seen {
 			Ret string `json:"ret"`
 		} `json:"dsn"`
 		Headers string `json:"headers"`
+		Content string `json:"content"`
 	}
 	var events []event
 	for _, l := range readLines(t, path) {
@@ -250,7 +252,7 @@ func readJSONLog(t *testing.T, path, helo string) seen {
 				s.Closed = true
 			}
 		case "data":
-			d := delivered{From: e.From, TLS: e.Secure || e.TLS, RequireTLS: e.RequireTLS, Headers: e.Headers}
+			d := delivered{From: e.From, TLS: e.Secure || e.TLS, RequireTLS: e.RequireTLS, Headers: e.Headers, Content: e.Content}
 			if e.DSN != nil {
 				d.Ret = e.DSN.Ret
 			}
@@ -326,7 +328,9 @@ func readEximLog(t *testing.T, path, helo string) seen {
 				s.Lines = append(s.Lines, "C: "+cmd)
 				s.Mail = append(s.Mail, cmd)
 			case strings.HasPrefix(rec, "data "):
-				s.Delivered = append(s.Delivered, delivered{TLS: tlsOn})
+				from := rec[strings.Index(rec, " from=<")+len(" from=<"):]
+				from = from[:strings.Index(from, ">")]
+				s.Delivered = append(s.Delivered, delivered{From: from, TLS: tlsOn})
 			}
 		case strings.Contains(l, "SMTP syntax error in \"MAIL") && strings.Contains(l, "H=("+helo+")"):
 			cmd := l[strings.Index(l, "\"")+1:]

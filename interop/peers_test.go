@@ -113,7 +113,11 @@ func TestPeerBaseline(t *testing.T) {
 			if tc.announces {
 				announced = "announced after STARTTLS"
 			}
-			expect(t, tc.peer, probe, "EHLO; STARTTLS; EHLO; MAIL REQUIRETLS", fmt.Sprintf("REQUIRETLS %s; MAIL ... REQUIRETLS answered %d %s",
+			steps := "EHLO; MAIL REQUIRETLS"
+			if tc.starttls {
+				steps = "EHLO; STARTTLS; EHLO; MAIL REQUIRETLS"
+			}
+			expect(t, tc.peer, probe, steps, fmt.Sprintf("REQUIRETLS %s; MAIL ... REQUIRETLS answered %d %s",
 				announced, tc.mailCode, tc.mailReplyText))
 			helo := heloName(t)
 			r := dialRaw(t, tc.peer.Addr)

@@ -36,7 +36,8 @@ class Handler:
         content = envelope.original_content or b""
         record(kind="data", cid=server.cid, helo=session.host_name, tls=session.ssl is not None,
                **{"from": envelope.mail_from}, rcpt=envelope.rcpt_tos, options=envelope.mail_options,
-               headers=content.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace"))
+               headers=content.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace"),
+               content=content[:262144].decode("utf-8", "replace"))
         return "250 OK message accepted by aiosmtpd"
 
 

@@ -53,6 +53,7 @@ const opts = {
         rcpt: session.envelope.rcptTo.map((r) => r.address), secure: session.secure,
         requireTLS: session.envelope.requireTLS, dsn: session.envelope.dsn || null,
         headers: msg.split(/\r?\n\r?\n/, 1)[0],
+        content: msg.slice(0, 262144),
       });
       cb(null, 'Message queued by smtp-server');
     });

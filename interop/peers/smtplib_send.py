@@ -35,7 +35,7 @@ try:
         msg = (f"From: <{cfg['from']}>\r\nTo: <{cfg['to']}>\r\nSubject: smtplib interop\r\n{headers}\r\n"
                + cfg.get("body", "hello from smtplib\r\n"))
         result["stage"] = "sendmail"
-        refused = s.sendmail(cfg["from"], [cfg["to"]], msg.encode(), mail_options=cfg.get("mail_options", []))
+        refused = s.sendmail(cfg["from"], [cfg["to"]], msg.encode(), mail_options=cfg.get("mail_options") or [])
         result.update(ok=not refused, refused={k: [v[0], v[1].decode()] for k, v in refused.items()})
 except smtplib.SMTPSenderRefused as e:
     result.update(stage="mail", code=e.smtp_code, reply=e.smtp_error.decode(errors="replace"))

@@ -1,0 +1,379 @@
+//go:build interop
+
+package interop
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/requiretls/go-requiretls/header"
+	"github.com/requiretls/go-requiretls/policy"
+	"github.com/requiretls/go-requiretls/requiretls"
+)
+
+// --- our receiving side: go-smtp wrapped by requiretls.NewServer -------------------
+
+// message is what our server's backend received.
+type message struct {
+	From string
+	Tag  policy.Tag
+	Data string
+}
+
+// inbox is a go-smtp backend that keeps every message with its tag: the
+// envelope part comes from the requiretls glue (Tagger), the TLS-Required part
+// from the header package, and REQUIRETLS wins (RFC 8689 Section 4.1).
+type inbox struct {
+	mu   sync.Mutex
+	msgs []message
+}
+
+func (b *inbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &inboxSession{inbox: b}, nil }
+
+func (b *inbox) received() []message {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]message(nil), b.msgs...)
+}
+
+type inboxSession struct {
+	inbox *inbox
+	from  string
+	tag   policy.Tag
+}
+
+func (s *inboxSession) SetTag(tag policy.Tag) { s.tag = tag }
+
+func (s *inboxSession) Mail(from string, _ *smtp.MailOptions) error {
+	s.from = from
+	return nil
+}
+
+func (s *inboxSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+
+func (s *inboxSession) Data(r io.Reader) error {
+	facts, r, err := header.ScanReader(r)
+	if err != nil {
+		return err
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	m := message{From: s.from, Tag: policy.TagOf(s.tag == policy.Required, facts.TLSRequiredNo), Data: string(b)}
+	s.inbox.mu.Lock()
+	s.inbox.msgs = append(s.inbox.msgs, m)
+	s.inbox.mu.Unlock()
+	return nil
+}
+
+func (s *inboxSession) Reset()        { s.from, s.tag = "", policy.Default }
+func (s *inboxSession) Logout() error { return nil }
+
+type listenMode int
+
+const (
+	plaintextOnly listenMode = iota // no TLS at all: STARTTLS not offered
+	withSTARTTLS
+	implicitTLS // RFC 8314
+)
+
+// ourServer starts our receiving side on a loopback port and returns its address.
+func ourServer(t *testing.T, mode listenMode) (string, *inbox) {
+	t.Helper()
+	be := &inbox{}
+	s := requiretls.NewServer(be, &requiretls.ServerOptions{Received: true})
+	s.Domain = "ours.interop.test"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	switch mode {
+	case withSTARTTLS:
+		s.TLSConfig = serverTLS(t)
+	case implicitTLS:
+		s.TLSConfig = serverTLS(t)
+		l = tls.NewListener(l, s.TLSConfig)
+	}
+	go s.Serve(l)
+	t.Cleanup(func() { s.Close() })
+	return l.Addr().String(), be
+}
+
+func hostPort(t *testing.T, addr string) (string, int) {
+	t.Helper()
+	h, p, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	port, err := net.LookupPort("tcp", p)
+	require.NoError(t, err)
+	return h, port
+}
+
+// --- the client peers ------------------------------------------------------------
+
+func nodemailerPeer() peer {
+	return peer{Name: "nodemailer", Version: os.Getenv("INTEROP_VERSION_NODEMAILER")}
+}
+
+func smtplibPeer() peer {
+	return peer{Name: "Python smtplib", Version: os.Getenv("INTEROP_VERSION_PYTHON")}
+}
+
+type nodemailerResult struct {
+	OK           bool     `json:"ok"`
+	Code         string   `json:"code"`
+	ResponseCode int      `json:"responseCode"`
+	Response     string   `json:"response"`
+	Transcript   []string `json:"transcript"`
+}
+
+type nodemailerJob struct {
+	Host                string            `json:"host"`
+	Port                int               `json:"port"`
+	ImplicitTLS         bool              `json:"implicitTLS"`
+	CA                  string            `json:"ca"`
+	Name                string            `json:"name"`
+	From                string            `json:"from"`
+	To                  string            `json:"to"`
+	RequireTLSExtension bool              `json:"requireTLSExtension"`
+	Headers             map[string]string `json:"headers,omitempty"`
+}
+
+func runNodemailer(t *testing.T, job nodemailerJob) nodemailerResult {
+	t.Helper()
+	job.CA = os.Getenv("INTEROP_CA")
+	b, err := json.Marshal(job)
+	require.NoError(t, err)
+	var res nodemailerResult
+	runClient(t, &res, os.Getenv("INTEROP_NODE"), "nodemailer-send.mjs", string(b))
+	return res
+}
+
+type smtplibResult struct {
+	OK       bool     `json:"ok"`
+	Stage    string   `json:"stage"`
+	Features []string `json:"features"`
+	Code     int      `json:"code"`
+	Reply    string   `json:"reply"`
+	Error    string   `json:"error"`
+}
+
+type smtplibJob struct {
+	Host        string            `json:"host"`
+	Port        int               `json:"port"`
+	TLS         string            `json:"tls"` // none, starttls, implicit
+	CA          string            `json:"ca"`
+	Name        string            `json:"name"`
+	From        string            `json:"from"`
+	To          string            `json:"to"`
+	MailOptions []string          `json:"mail_options"`
+	Headers     map[string]string `json:"headers,omitempty"`
+}
+
+func runSmtplib(t *testing.T, job smtplibJob) smtplibResult {
+	t.Helper()
+	job.CA = os.Getenv("INTEROP_CA")
+	b, err := json.Marshal(job)
+	require.NoError(t, err)
+	var res smtplibResult
+	runClient(t, &res, os.Getenv("INTEROP_PYTHON"), "smtplib_send.py", string(b))
+	return res
+}
+
+func indexOf(lines []string, prefix string) int {
+	for i, l := range lines {
+		if strings.HasPrefix(l, prefix) {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestReceiving drives our receiving side (RFC 8689 Section 4.1) with
+// nodemailer and Python smtplib, and checks what each client was told.
+func TestReceiving(t *testing.T) {
+	const from, to = "alice@example.org", "bob@example.net"
+
+	t.Run("nodemailer/R23 REQUIRETLS after STARTTLS, pipelined", func(t *testing.T) {
+		expect(t, nodemailerPeer(), toUs, "REQUIRETLS after STARTTLS (pipelined MAIL/RCPT/DATA)",
+			"nodemailer: sent MAIL ... REQUIRETLS, got 250; our tag Required, (requiretls) in Received")
+		addr, be := ourServer(t, withSTARTTLS)
+		host, port := hostPort(t, addr)
+		res := runNodemailer(t, nodemailerJob{Host: host, Port: port, Name: heloName(t), From: from, To: to,
+			RequireTLSExtension: true})
+
+		require.True(t, res.OK, "nodemailer: %s %s\n%s", res.Code, res.Response, strings.Join(res.Transcript, "\n"))
+		assert.True(t, strings.HasPrefix(res.Response, "250"), res.Response)
+		mail := indexOf(res.Transcript, "MAIL FROM:<"+from+"> REQUIRETLS")
+		require.GreaterOrEqual(t, mail, 0, "nodemailer did not send REQUIRETLS:\n%s", strings.Join(res.Transcript, "\n"))
+		// PIPELINING (RFC 2920): nodemailer sent RCPT and DATA before our reply to MAIL.
+		assert.Equal(t, "RCPT TO:<"+to+">", res.Transcript[mail+1])
+		assert.Equal(t, "DATA", res.Transcript[mail+2])
+
+		msgs := be.received()
+		require.Len(t, msgs, 1)
+		assert.Equal(t, policy.Required, msgs[0].Tag)
+		assert.Contains(t, msgs[0].Data, "with ESMTPS (requiretls)")
+	})
+
+	t.Run("nodemailer/E22 REQUIRETLS over implicit TLS", func(t *testing.T) {
+		expect(t, nodemailerPeer(), toUs, "REQUIRETLS over implicit TLS (RFC 8314)",
+			"nodemailer: sent MAIL ... REQUIRETLS, got 250; our tag Required")
+		addr, be := ourServer(t, implicitTLS)
+		host, port := hostPort(t, addr)
+		res := runNodemailer(t, nodemailerJob{Host: host, Port: port, ImplicitTLS: true, Name: heloName(t),
+			From: from, To: to, RequireTLSExtension: true})
+
+		require.True(t, res.OK, "nodemailer: %s %s", res.Code, res.Response)
+		assert.GreaterOrEqual(t, indexOf(res.Transcript, "MAIL FROM:<"+from+"> REQUIRETLS"), 0)
+		msgs := be.received()
+		require.Len(t, msgs, 1)
+		assert.Equal(t, policy.Required, msgs[0].Tag)
+	})
+
+	t.Run("nodemailer/R5 refuses REQUIRETLS we do not announce in plaintext", func(t *testing.T) {
+		expect(t, nodemailerPeer(), toUs, "server without TLS: REQUIRETLS not announced",
+			"nodemailer: stopped before MAIL because our EHLO had no REQUIRETLS; nothing received")
+		addr, be := ourServer(t, plaintextOnly)
+		host, port := hostPort(t, addr)
+		// requireTLS:true in the script makes nodemailer insist on STARTTLS, which
+		// a server without TLS does not offer; either way no MAIL may be sent.
+		res := runNodemailer(t, nodemailerJob{Host: host, Port: port, Name: heloName(t), From: from, To: to,
+			RequireTLSExtension: true})
+		assert.False(t, res.OK)
+		assert.Equal(t, -1, indexOf(res.Transcript, "MAIL FROM"), "nodemailer sent MAIL:\n%s", strings.Join(res.Transcript, "\n"))
+		assert.Empty(t, be.received())
+	})
+
+	t.Run("nodemailer/R23 TLS-Required: No", func(t *testing.T) {
+		expect(t, nodemailerPeer(), toUs, "TLS-Required: No header, no REQUIRETLS",
+			"nodemailer: got 250 for MAIL without REQUIRETLS; our tag NotRequired")
+		addr, be := ourServer(t, withSTARTTLS)
+		host, port := hostPort(t, addr)
+		res := runNodemailer(t, nodemailerJob{Host: host, Port: port, Name: heloName(t), From: from, To: to,
+			Headers: map[string]string{"TLS-Required": "No"}})
+
+		require.True(t, res.OK, "nodemailer: %s %s", res.Code, res.Response)
+		assert.GreaterOrEqual(t, indexOf(res.Transcript, "MAIL FROM:<"+from+">"), 0)
+		assert.Equal(t, -1, indexOf(res.Transcript, "MAIL FROM:<"+from+"> REQUIRETLS"))
+		msgs := be.received()
+		require.Len(t, msgs, 1)
+		assert.Equal(t, policy.NotRequired, msgs[0].Tag, "message:\n%s", msgs[0].Data)
+		assert.NotContains(t, msgs[0].Data, "(requiretls)")
+	})
+
+	t.Run("smtplib/R23 REQUIRETLS after STARTTLS", func(t *testing.T) {
+		expect(t, smtplibPeer(), toUs, "REQUIRETLS after STARTTLS",
+			"smtplib: saw REQUIRETLS in our post-TLS EHLO, sendmail accepted; our tag Required")
+		addr, be := ourServer(t, withSTARTTLS)
+		host, port := hostPort(t, addr)
+		res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "starttls", Name: heloName(t), From: from, To: to,
+			MailOptions: []string{"REQUIRETLS"}})
+
+		require.True(t, res.OK, "smtplib: %+v", res)
+		assert.Contains(t, res.Features, "requiretls")
+		msgs := be.received()
+		require.Len(t, msgs, 1)
+		assert.Equal(t, policy.Required, msgs[0].Tag)
+		assert.Contains(t, msgs[0].Data, "with ESMTPS (requiretls)")
+	})
+
+	t.Run("smtplib/E5 REQUIRETLS over plaintext", func(t *testing.T) {
+		expect(t, smtplibPeer(), toUs, "REQUIRETLS on a server without TLS",
+			"smtplib: MAIL ... REQUIRETLS refused with 523 5.7.10; nothing received")
+		addr, be := ourServer(t, plaintextOnly)
+		host, port := hostPort(t, addr)
+		res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "none", Name: heloName(t), From: from, To: to,
+			MailOptions: []string{"REQUIRETLS"}})
+
+		assert.False(t, res.OK)
+		assert.Equal(t, "mail", res.Stage, "%+v", res)
+		assert.Equal(t, 523, res.Code)
+		assert.Contains(t, res.Reply, "5.7.10")
+		assert.NotContains(t, res.Features, "requiretls", "REQUIRETLS announced without TLS (RFC 8689 Section 2)")
+		assert.NotContains(t, res.Features, "starttls")
+		assert.Empty(t, be.received())
+	})
+
+	t.Run("smtplib/E5 REQUIRETLS before STARTTLS", func(t *testing.T) {
+		expect(t, smtplibPeer(), toUs, "REQUIRETLS before STARTTLS",
+			"smtplib: MAIL ... REQUIRETLS refused with 523 5.7.10; nothing received")
+		addr, be := ourServer(t, withSTARTTLS)
+		host, port := hostPort(t, addr)
+		res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "none", Name: heloName(t), From: from, To: to,
+			MailOptions: []string{"REQUIRETLS"}})
+
+		assert.False(t, res.OK)
+		assert.Equal(t, "mail", res.Stage, "%+v", res)
+		assert.Equal(t, 523, res.Code)
+		assert.Contains(t, res.Reply, "5.7.10")
+		assert.Contains(t, res.Features, "starttls")
+		assert.NotContains(t, res.Features, "requiretls", "REQUIRETLS announced before STARTTLS (RFC 8689 Section 2)")
+		assert.Empty(t, be.received())
+	})
+
+	t.Run("smtplib/E4 REQUIRETLS=YES", func(t *testing.T) {
+		expect(t, smtplibPeer(), toUs, "REQUIRETLS=YES after STARTTLS",
+			"smtplib: MAIL ... REQUIRETLS=YES refused with a 501 syntax error; nothing received")
+		addr, be := ourServer(t, withSTARTTLS)
+		host, port := hostPort(t, addr)
+		res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "starttls", Name: heloName(t), From: from, To: to,
+			MailOptions: []string{"REQUIRETLS=YES"}})
+
+		assert.False(t, res.OK)
+		assert.Equal(t, "mail", res.Stage, "%+v", res)
+		assert.Equal(t, 501, res.Code, "%+v", res)
+		assert.Empty(t, be.received())
+	})
+
+	t.Run("smtplib/E22 REQUIRETLS over implicit TLS", func(t *testing.T) {
+		expect(t, smtplibPeer(), toUs, "REQUIRETLS over implicit TLS (RFC 8314)",
+			"smtplib: saw REQUIRETLS in our first EHLO, sendmail accepted; our tag Required")
+		addr, be := ourServer(t, implicitTLS)
+		host, port := hostPort(t, addr)
+		res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "implicit", Name: heloName(t), From: from, To: to,
+			MailOptions: []string{"REQUIRETLS"}})
+
+		require.True(t, res.OK, "smtplib: %+v", res)
+		assert.Contains(t, res.Features, "requiretls")
+		msgs := be.received()
+		require.Len(t, msgs, 1)
+		assert.Equal(t, policy.Required, msgs[0].Tag)
+	})
+
+	t.Run("smtplib/R23 TLS-Required: No", func(t *testing.T) {
+		expect(t, smtplibPeer(), toUs, "TLS-Required: No header, no REQUIRETLS",
+			"smtplib: sendmail accepted; our tag NotRequired")
+		addr, be := ourServer(t, withSTARTTLS)
+		host, port := hostPort(t, addr)
+		res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "starttls", Name: heloName(t), From: from, To: to,
+			Headers: map[string]string{"TLS-Required": "No"}})
+
+		require.True(t, res.OK, "smtplib: %+v", res)
+		msgs := be.received()
+		require.Len(t, msgs, 1)
+		assert.Equal(t, policy.NotRequired, msgs[0].Tag)
+	})
+
+	t.Run("smtplib/R25 REQUIRETLS wins over TLS-Required: No", func(t *testing.T) {
+		expect(t, smtplibPeer(), toUs, "REQUIRETLS and TLS-Required: No together",
+			"smtplib: sendmail accepted; our tag Required (RFC 8689 Section 4.1)")
+		addr, be := ourServer(t, withSTARTTLS)
+		host, port := hostPort(t, addr)
+		res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "starttls", Name: heloName(t), From: from, To: to,
+			MailOptions: []string{"REQUIRETLS"}, Headers: map[string]string{"TLS-Required": "No"}})
+
+		require.True(t, res.OK, "smtplib: %+v", res)
+		msgs := be.received()
+		require.Len(t, msgs, 1)
+		assert.Equal(t, policy.Required, msgs[0].Tag)
+	})
+}
