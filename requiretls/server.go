@@ -8,6 +8,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/requiretls/go-requiretls/policy"
 )
 
 // ServerOptions configure the server glue. The zero value (or nil) is
@@ -25,6 +27,13 @@ type ServerOptions struct {
 	// Now returns the time written in the Received field. If nil, time.Now
 	// is used.
 	Now func() time.Time
+	// TrustRequireTLSESMTP honours a "Require-TLS-ESMTP: yes" header field
+	// as a REQUIRETLS request, as Postfix 3.11 does for every client. Set it
+	// only on a listener that nothing but your own trusted hops can reach,
+	// such as the return path of a content filter: from anyone else the
+	// field would let a plaintext client tag a message. Off by default: the
+	// field is then passed on but does not tag the message.
+	TrustRequireTLSESMTP bool
 }
 
 // NewServer returns an smtp.Server for be, wrapped by [NewBackend], with
@@ -124,7 +133,9 @@ func (s *session) Logout() error { return s.inner.Logout() }
 // Received field if asked to.
 func (s *session) prepare(r io.Reader) io.Reader {
 	if t, ok := s.inner.(Tagger); ok {
-		t.SetTag(s.tag())
+		var tag policy.Tag
+		tag, r = s.scanTag(r)
+		t.SetTag(tag)
 	}
 	if !s.opts.Received {
 		return r

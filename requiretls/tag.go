@@ -1,6 +1,11 @@
 package requiretls
 
-import "github.com/requiretls/go-requiretls/policy"
+import (
+	"io"
+
+	"github.com/requiretls/go-requiretls/header"
+	"github.com/requiretls/go-requiretls/policy"
+)
 
 // Tagger is implemented by a session, wrapped by [NewBackend], that wants to
 // know the tag of each message it receives: RFC 8689 Section 4.1 says the
@@ -10,7 +15,17 @@ type Tagger interface {
 	SetTag(tag policy.Tag)
 }
 
-// tag is the tag of the message of the current transaction.
-func (s *session) tag() policy.Tag {
-	return policy.TagOf(s.requireTLS, false)
+// scanTag reads the message's header section from r (never its body) and
+// returns the message's tag and a reader that yields the whole message.
+//
+// The tag is Required for the REQUIRETLS parameter, or for a valid
+// "Require-TLS-ESMTP: yes" field when the options trust it; NotRequired for a
+// valid "TLS-Required: No" without either (RFC 8689 Section 4.1, R24, R25);
+// Default otherwise. A header section the scanner cannot finish (too long,
+// read error) yields the facts seen so far, which never relax TLS; the error
+// itself is left for the wrapped session, which reads the same bytes.
+func (s *session) scanTag(r io.Reader) (policy.Tag, io.Reader) {
+	facts, r, _ := header.ScanReader(r)
+	requireTLS := s.requireTLS || s.opts.TrustRequireTLSESMTP && facts.RequireTLSESMTP
+	return policy.TagOf(requireTLS, facts.TLSRequiredNo), r
 }

@@ -1,0 +1,77 @@
+package requiretls
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/requiretls/go-requiretls/policy"
+)
+
+func TestServerTagsFromHeader(t *testing.T) {
+	pki := newTestPKI(t)
+	const mimeBody = "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nTLS-Required: No\r\n\r\nx\r\n--b--\r\n"
+	for _, tc := range []struct {
+		name    string
+		mail    string
+		msg     string
+		trusted bool
+		want    policy.Tag
+	}{
+		{"R24 TLS-Required: No", "MAIL FROM:<a@example.org>", "TLS-Required: No\r\nSubject: x\r\n\r\nbody\r\n", false, policy.NotRequired},
+		{"R24 folded value", "MAIL FROM:<a@example.org>", "Subject: x\r\nTLS-Required:\r\n no\r\n\r\nbody\r\n", false, policy.NotRequired},
+		{"R25 E1 REQUIRETLS wins over TLS-Required: No", "MAIL FROM:<a@example.org> REQUIRETLS", "TLS-Required: No\r\n\r\nbody\r\n", false, policy.Required},
+		{"E2 TLS-Required: Yes never relaxes", "MAIL FROM:<a@example.org>", "TLS-Required: Yes\r\n\r\nbody\r\n", false, policy.Default},
+		{"E2 comment never relaxes", "MAIL FROM:<a@example.org>", "TLS-Required: No (test)\r\n\r\nbody\r\n", false, policy.Default},
+		{"E3 one bad copy keeps the default", "MAIL FROM:<a@example.org>", "TLS-Required: No\r\nTLS-Required: maybe\r\n\r\nbody\r\n", false, policy.Default},
+		{"E20 a header inside a MIME part does not count", "MAIL FROM:<a@example.org>", mimeBody, false, policy.Default},
+		{"E20 in the body does not count", "MAIL FROM:<a@example.org>", "Subject: x\r\n\r\nTLS-Required: No\r\n", false, policy.Default},
+		{"Require-TLS-ESMTP from an untrusted client", "MAIL FROM:<a@example.org>", "Require-TLS-ESMTP: yes\r\n\r\nbody\r\n", false, policy.Default},
+		{"Require-TLS-ESMTP on a trusted listener", "MAIL FROM:<a@example.org>", "Require-TLS-ESMTP: yes\r\n\r\nbody\r\n", true, policy.Required},
+		{"Require-TLS-ESMTP wins over TLS-Required: No", "MAIL FROM:<a@example.org>", "Require-TLS-ESMTP: YES\r\nTLS-Required: No\r\n\r\nbody\r\n", true, policy.Required},
+		{"header only, no body", "MAIL FROM:<a@example.org>", "TLS-Required: No\r\n", false, policy.NotRequired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, rec := startServer(t, pki, &ServerOptions{TrustRequireTLSESMTP: tc.trusted}, true)
+			c := dialRaw(t, addr, pki.clientConfig())
+			c.cmd("EHLO client.test")
+			code, _ := c.cmd(tc.mail)
+			require.Equal(t, 250, code)
+			code, _ = c.cmd("RCPT TO:<b@example.org>")
+			require.Equal(t, 250, code)
+			code, _ = c.cmd("DATA")
+			require.Equal(t, 354, code)
+			require.NoError(t, c.text.PrintfLine("%s.", tc.msg))
+			c.expect(250)
+			_, msgs := rec.snapshot()
+			require.Len(t, msgs, 1)
+			assert.Equal(t, tc.want, msgs[0].tag)
+			assert.Equal(t, tc.msg, msgs[0].data, "the wrapped session sees every byte unchanged")
+		})
+	}
+}
+
+func TestServerHugeHeaderStaysDefault(t *testing.T) {
+	pki := newTestPKI(t)
+	addr, rec := startServer(t, pki, nil, true)
+	c := dialRaw(t, addr, pki.clientConfig())
+	c.cmd("EHLO client.test")
+	c.cmd("MAIL FROM:<a@example.org>")
+	c.cmd("RCPT TO:<b@example.org>")
+	c.cmd("DATA")
+	// 2 MiB of header fields, then TLS-Required: No: too long to read, so
+	// the message is not relaxed, and every byte still reaches the session.
+	var b strings.Builder
+	for b.Len() < 2<<20 {
+		b.WriteString("X-Filler: 0123456789012345678901234567890123456789\r\n")
+	}
+	b.WriteString("TLS-Required: No\r\n\r\nbody\r\n")
+	require.NoError(t, c.text.PrintfLine("%s.", b.String()))
+	c.expect(250)
+	_, msgs := rec.snapshot()
+	require.Len(t, msgs, 1)
+	assert.Equal(t, policy.Default, msgs[0].tag)
+	assert.Equal(t, b.String(), msgs[0].data)
+}
