@@ -139,6 +139,7 @@ type nodemailerJob struct {
 	Host                string            `json:"host"`
 	Port                int               `json:"port"`
 	ImplicitTLS         bool              `json:"implicitTLS"`
+	OpportunisticTLS    bool              `json:"opportunisticTLS"` // STARTTLS if offered, else plaintext
 	CA                  string            `json:"ca"`
 	Name                string            `json:"name"`
 	From                string            `json:"from"`
@@ -239,16 +240,16 @@ func TestReceiving(t *testing.T) {
 		assert.Equal(t, policy.Required, msgs[0].Tag)
 	})
 
-	t.Run("nodemailer/R5 refuses REQUIRETLS we do not announce in plaintext", func(t *testing.T) {
-		expect(t, nodemailerPeer(), toUs, "server without TLS: REQUIRETLS not announced",
-			"nodemailer: stopped before MAIL because our EHLO had no REQUIRETLS; nothing received")
+	t.Run("nodemailer/R5 no REQUIRETLS announced in plaintext", func(t *testing.T) {
+		expect(t, nodemailerPeer(), toUs, "server without TLS, REQUIRETLS requested",
+			"nodemailer: EREQUIRETLS, our EHLO did not announce REQUIRETLS; no MAIL sent, nothing received")
 		addr, be := ourServer(t, plaintextOnly)
 		host, port := hostPort(t, addr)
-		// requireTLS:true in the script makes nodemailer insist on STARTTLS, which
-		// a server without TLS does not offer; either way no MAIL may be sent.
-		res := runNodemailer(t, nodemailerJob{Host: host, Port: port, Name: heloName(t), From: from, To: to,
-			RequireTLSExtension: true})
+		res := runNodemailer(t, nodemailerJob{Host: host, Port: port, OpportunisticTLS: true, Name: heloName(t),
+			From: from, To: to, RequireTLSExtension: true})
+
 		assert.False(t, res.OK)
+		assert.Equal(t, "EREQUIRETLS", res.Code, "nodemailer: %s", res.Response)
 		assert.Equal(t, -1, indexOf(res.Transcript, "MAIL FROM"), "nodemailer sent MAIL:\n%s", strings.Join(res.Transcript, "\n"))
 		assert.Empty(t, be.received())
 	})

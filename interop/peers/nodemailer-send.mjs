@@ -1,7 +1,7 @@
 // nodemailer as an independent REQUIRETLS client for the interop suite.
 //
 // Usage: node nodemailer-send.mjs '<json>'
-//   {"host","port","implicitTLS":bool,"ca":"ca.crt","name":"ehlo name","from","to",
+//   {"host","port","implicitTLS":bool,"opportunisticTLS":bool,"ca":"ca.crt","name":"ehlo name","from","to",
 //    "requireTLSExtension":bool,"headers":{...},"subject","text"}
 // Prints one line "RESULT <json>" with what nodemailer saw: ok + the server's final
 // reply, or the error code and reply, plus the SMTP transcript it logged.
@@ -21,7 +21,8 @@ const transport = nodemailer.createTransport({
   host: cfg.host,
   port: cfg.port,
   secure: Boolean(cfg.implicitTLS),
-  requireTLS: !cfg.implicitTLS, // STARTTLS is mandatory; never fall back to plaintext
+  // STARTTLS is mandatory unless the job asks for nodemailer's opportunistic mode.
+  requireTLS: !cfg.implicitTLS && !cfg.opportunisticTLS,
   name: cfg.name || 'nodemailer.interop.test',
   tls: { ca: fs.readFileSync(cfg.ca), servername: 'localhost' },
   logger,
