@@ -160,28 +160,39 @@ func Scan(b []byte) (f Facts, end int, err error) {
 // example in a go-smtp Session.Data). It returns a reader that yields the
 // whole message again: the bytes ScanReader consumed, then the rest of r.
 //
-// It reads in geometrically growing steps (4 KiB, 8 KiB, ...) and stops as
-// soon as the header section has ended, so the body is never buffered:
-// memory is bounded by twice the header section and at most about
-// 2*MaxHeaderBytes. A longer header section gives a *ParseError wrapping
-// [ErrHeaderTooLong], as with [Scan]; a read error from r other than io.EOF
-// is returned too. In both cases the returned reader still yields every
-// byte, so the caller may reject the message or pass it on untagged.
+// It reads as [ReadHead] does, so the body is never buffered. On error the
+// returned reader still yields every byte, so the caller may reject the
+// message or pass it on untagged.
 func ScanReader(r io.Reader) (Facts, io.Reader, error) {
+	head, f, err := ReadHead(r)
+	return f, io.MultiReader(bytes.NewReader(head), r), err
+}
+
+// ReadHead reads from r until the message's header section has ended and
+// reports its Facts. head holds the bytes read: the whole header section
+// and possibly the first bytes of the body, so [SetRaw] and [RemoveRaw] can
+// edit it; the rest of the message is what r still yields.
+//
+// It reads in geometrically growing steps (4 KiB, 8 KiB, ...) and stops as
+// soon as the header section has ended: memory is bounded by twice the
+// header section and at most about 2*MaxHeaderBytes. A longer header section
+// gives a *ParseError wrapping [ErrHeaderTooLong], as with [Scan]; a read
+// error from r other than io.EOF is returned too, and the Facts then never
+// relax TLS.
+func ReadHead(r io.Reader) (head []byte, f Facts, err error) {
 	buf := make([]byte, 0, 4<<10)
 	for {
 		n, rerr := io.ReadFull(r, buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		f, end, err := Scan(buf)
-		rest := io.MultiReader(bytes.NewReader(buf), r)
 		switch {
 		case err != nil:
-			return f, rest, err
+			return buf, f, err
 		case end >= 0 || rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
-			return f, rest, nil
+			return buf, f, nil
 		case rerr != nil:
 			f.TLSRequiredNo = false // unread fields might be malformed (E3)
-			return f, rest, rerr
+			return buf, f, rerr
 		}
 		next := make([]byte, len(buf), min(2*cap(buf), MaxHeaderBytes+1))
 		copy(next, buf)

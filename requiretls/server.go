@@ -34,6 +34,25 @@ type ServerOptions struct {
 	// field would let a plaintext client tag a message. Off by default: the
 	// field is then passed on but does not tag the message.
 	TrustRequireTLSESMTP bool
+	// FilterHeader makes the header section carry the message's tag for a
+	// content filter that loses the envelope, as Postfix's
+	// requiretls_esmtp_header does: a Required message gets exactly one
+	// "Require-TLS-ESMTP: yes" field, and every other message loses any
+	// such field, so that no client can forge the tag for the filter's
+	// return trip to a trusted listener. A message whose header section
+	// cannot be edited safely (a bare CR or LF, see header.SetRaw, or a
+	// header section longer than header.MaxHeaderBytes) is refused with
+	// [ErrUnsafeHeader]. Off by default.
+	FilterHeader bool
+}
+
+// ErrUnsafeHeader is the reply to a message whose header section
+// [ServerOptions.FilterHeader] cannot edit without risking that two parsers
+// disagree on its lines (SMTP smuggling, the bug Postfix 3.11.7 fixed).
+var ErrUnsafeHeader = &smtp.SMTPError{
+	Code:         554,
+	EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+	Message:      "Message header cannot be edited safely (bare CR or LF, or too long)",
 }
 
 // NewServer returns an smtp.Server for be, wrapped by [NewBackend], with
@@ -119,7 +138,11 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 }
 
 func (s *session) Data(r io.Reader) error {
-	return s.inner.Data(s.prepare(r))
+	r, err := s.prepare(r)
+	if err != nil {
+		return err
+	}
+	return s.inner.Data(r)
 }
 
 func (s *session) Reset() {
@@ -129,18 +152,24 @@ func (s *session) Reset() {
 
 func (s *session) Logout() error { return s.inner.Logout() }
 
-// prepare tells the wrapped session the message's tag and prepends the
-// Received field if asked to.
-func (s *session) prepare(r io.Reader) io.Reader {
-	if t, ok := s.inner.(Tagger); ok {
+// prepare tells the wrapped session the message's tag, edits the header
+// for a content filter and prepends the Received field, as asked to.
+func (s *session) prepare(r io.Reader) (io.Reader, error) {
+	t, tagger := s.inner.(Tagger)
+	if tagger || s.opts.FilterHeader {
 		var tag policy.Tag
-		tag, r = s.scanTag(r)
-		t.SetTag(tag)
+		var err error
+		if tag, r, err = s.scanTag(r); err != nil {
+			return nil, err
+		}
+		if tagger {
+			t.SetTag(tag)
+		}
 	}
-	if !s.opts.Received {
-		return r
+	if s.opts.Received {
+		r = io.MultiReader(strings.NewReader(s.received()), r)
 	}
-	return io.MultiReader(strings.NewReader(s.received()), r)
+	return r, nil
 }
 
 // received formats the Received trace field (RFC 5321 Section 4.4).
@@ -204,7 +233,11 @@ func (s authSession) Auth(mech string) (sasl.Server, error) {
 type lmtpSession struct{ *session }
 
 func (s lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
-	return s.inner.(smtp.LMTPSession).LMTPData(s.prepare(r), status)
+	r, err := s.prepare(r)
+	if err != nil {
+		return err
+	}
+	return s.inner.(smtp.LMTPSession).LMTPData(r, status)
 }
 
 type authLMTPSession struct{ authSession }

@@ -1,6 +1,7 @@
 package requiretls
 
 import (
+	"bytes"
 	"io"
 
 	"github.com/requiretls/go-requiretls/header"
@@ -16,7 +17,8 @@ type Tagger interface {
 }
 
 // scanTag reads the message's header section from r (never its body) and
-// returns the message's tag and a reader that yields the whole message.
+// returns the message's tag and a reader that yields the whole message,
+// with its header edited if [ServerOptions.FilterHeader] asks for it.
 //
 // The tag is Required for the REQUIRETLS parameter, or for a valid
 // "Require-TLS-ESMTP: yes" field when the options trust it; NotRequired for a
@@ -24,8 +26,22 @@ type Tagger interface {
 // Default otherwise. A header section the scanner cannot finish (too long,
 // read error) yields the facts seen so far, which never relax TLS; the error
 // itself is left for the wrapped session, which reads the same bytes.
-func (s *session) scanTag(r io.Reader) (policy.Tag, io.Reader) {
-	facts, r, _ := header.ScanReader(r)
+func (s *session) scanTag(r io.Reader) (policy.Tag, io.Reader, error) {
+	head, facts, scanErr := header.ReadHead(r)
 	requireTLS := s.requireTLS || s.opts.TrustRequireTLSESMTP && facts.RequireTLSESMTP
-	return policy.TagOf(requireTLS, facts.TLSRequiredNo), r
+	tag := policy.TagOf(requireTLS, facts.TLSRequiredNo)
+	if s.opts.FilterHeader {
+		// Without the whole header section a forged field could hide
+		// past the part read, so an unfinished scan refuses too.
+		err := scanErr
+		if err == nil && tag == policy.Required {
+			head, err = header.SetRaw(head, header.LineRequireTLSESMTPYes)
+		} else if err == nil && facts.RequireTLSESMTP {
+			head, err = header.RemoveRaw(head, header.FieldRequireTLSESMTP)
+		}
+		if err != nil {
+			return tag, nil, ErrUnsafeHeader
+		}
+	}
+	return tag, io.MultiReader(bytes.NewReader(head), r), nil
 }

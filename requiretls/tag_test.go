@@ -75,3 +75,54 @@ func TestServerHugeHeaderStaysDefault(t *testing.T) {
 	assert.Equal(t, policy.Default, msgs[0].tag)
 	assert.Equal(t, b.String(), msgs[0].data)
 }
+
+func TestServerFilterHeader(t *testing.T) {
+	pki := newTestPKI(t)
+	for _, tc := range []struct {
+		name    string
+		mail    string
+		msg     string
+		want    string // what the wrapped session receives; "" means refused
+		wantTag policy.Tag
+	}{
+		{"REQUIRETLS gets the field once",
+			"MAIL FROM:<a@example.org> REQUIRETLS", "Subject: x\r\n\r\nbody\r\n",
+			"Subject: x\r\nRequire-TLS-ESMTP: yes\r\n\r\nbody\r\n", policy.Required},
+		{"an existing field is kept, not doubled",
+			"MAIL FROM:<a@example.org> REQUIRETLS", "Require-TLS-ESMTP: yes\r\nSubject: x\r\n\r\nbody\r\n",
+			"Require-TLS-ESMTP: yes\r\nSubject: x\r\n\r\nbody\r\n", policy.Required},
+		{"a forged field from an untrusted client is removed",
+			"MAIL FROM:<a@example.org>", "Subject: x\r\nRequire-TLS-ESMTP: yes\r\n\r\nbody\r\n",
+			"Subject: x\r\n\r\nbody\r\n", policy.Default},
+		{"a plain message is untouched",
+			"MAIL FROM:<a@example.org>", "TLS-Required: No\r\n\r\nbody\r\n",
+			"TLS-Required: No\r\n\r\nbody\r\n", policy.NotRequired},
+		{"bare LF in the header: refused, never smuggled",
+			"MAIL FROM:<a@example.org> REQUIRETLS", "Subject: x\n.\r\nMAIL FROM:<evil@example.org>\r\n\r\nbody\r\n",
+			"", policy.Required},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, rec := startServer(t, pki, &ServerOptions{FilterHeader: true}, true)
+			c := dialRaw(t, addr, pki.clientConfig())
+			c.cmd("EHLO client.test")
+			code, _ := c.cmd(tc.mail)
+			require.Equal(t, 250, code)
+			code, _ = c.cmd("RCPT TO:<b@example.org>")
+			require.Equal(t, 250, code)
+			code, _ = c.cmd("DATA")
+			require.Equal(t, 354, code)
+			require.NoError(t, c.text.PrintfLine("%s.", tc.msg))
+			code, lines := c.read()
+			_, msgs := rec.snapshot()
+			if tc.want == "" {
+				assert.Equal(t, 554, code, lines)
+				assert.Empty(t, msgs)
+				return
+			}
+			require.Equal(t, 250, code, lines)
+			require.Len(t, msgs, 1)
+			assert.Equal(t, tc.want, msgs[0].data)
+			assert.Equal(t, tc.wantTag, msgs[0].tag)
+		})
+	}
+}
