@@ -148,7 +148,7 @@ func (d *redactor) run() error {
 	// the whole returned message sits.
 	var pre limitedBuffer
 	pre.max = d.max
-	if err := d.s.skip(&pre, d.classify); err != nil {
+	if err := d.s.skip(&pre, d.bounds, d.classify); err != nil {
 		return d.eofError(err, "no delimiter line for the declared boundary")
 	}
 	if d.level != 0 {
@@ -256,7 +256,7 @@ func (d *redactor) part(level int, eol string) error {
 		return nil
 	}
 	if !strings.HasPrefix(mt, "multipart/") {
-		return d.eofError(d.s.skip(d.w, d.classify), "missing final delimiter")
+		return d.eofError(d.s.skip(d.w, d.bounds, d.classify), "missing final delimiter")
 	}
 	if encoded {
 		return d.errorf(ErrEncoded, "multipart part is "+cte+" encoded")
@@ -264,7 +264,7 @@ func (d *redactor) part(level int, eol string) error {
 	if err := d.push(params["boundary"]); err != nil {
 		return err
 	}
-	if err := d.s.skip(d.w, d.classify); err != nil { // nested preamble
+	if err := d.s.skip(d.w, d.bounds, d.classify); err != nil { // nested preamble
 		return d.eofError(err, "no delimiter line for a nested boundary")
 	}
 	if d.level != level+1 {
@@ -275,7 +275,7 @@ func (d *redactor) part(level int, eol string) error {
 	}
 	d.bounds = d.bounds[:level+1]
 	// The nested epilogue belongs to this part: copy it.
-	return d.eofError(d.s.skip(d.w, d.classify), "missing final delimiter")
+	return d.eofError(d.s.skip(d.w, d.bounds, d.classify), "missing final delimiter")
 }
 
 // returned replaces a returned-message part by its headers-only form and
@@ -319,7 +319,7 @@ func (d *redactor) returned(hdr section, mt, eol string) error {
 		return d.errorf(ErrMalformed, "missing final delimiter")
 	case endBlank:
 		// The body: skipped, never copied (RFC 8689 Section 5).
-		if err := d.s.skip(nil, d.classify); err != nil {
+		if err := d.s.skip(nil, d.bounds, d.classify); err != nil {
 			return d.eofError(err, "missing final delimiter")
 		}
 	}

@@ -84,18 +84,21 @@ func (s *scanner) readErr() error {
 
 func (s *scanner) consume(n int) { s.pos += n }
 
-var nlDashes = []byte("\n--")
-
 // skip streams input to w (or discards it when w is nil) until the start of
 // a line that classify reports as a delimiter, which it leaves unconsumed.
 // It must be called at the start of a line. It returns io.EOF (or the read
 // error) when the input ends first, and classify's error when it has one.
 //
-// Only lines starting with "--" can be delimiters (RFC 2046 Section 5.1.1),
-// so the scan jumps from one "\n--" to the next: the bytes in between are
-// never looked at one by one. This is what keeps wrapping a large returned
-// message close to the cost of a plain copy.
-func (s *scanner) skip(w io.Writer, classify func(l []byte, complete bool) (bool, error)) error {
+// Only lines starting with one of the needles ("--" boundary) can be
+// delimiters (RFC 2046 Section 5.1.1), so the scan jumps from one
+// occurrence of a needle to the next with bytes.Index: the bytes in between
+// are never looked at one by one. This is what keeps wrapping a large
+// returned message close to the cost of a plain copy.
+func (s *scanner) skip(w io.Writer, needles [][]byte, classify func(l []byte, complete bool) (bool, error)) error {
+	keep := 1 // bytes kept at the end of the buffer: a needle may start there
+	for _, n := range needles {
+		keep = max(keep, len(n))
+	}
 	lineStart := true
 	for {
 		if lineStart {
@@ -113,11 +116,14 @@ func (s *scanner) skip(w io.Writer, classify func(l []byte, complete bool) (bool
 		if s.pos == s.end && !s.fill() {
 			return s.readErr()
 		}
-		if i := bytes.Index(s.buf[s.pos:s.end], nlDashes); i >= 0 {
-			if err := s.emit(w, i+1); err != nil {
+		if i := indexAny(s.buf[s.pos:s.end], needles); i >= 0 {
+			if i == 0 { // not at a line start, or lineStart would have matched
+				i = 1
+			}
+			if err := s.emit(w, i); err != nil {
 				return err
 			}
-			lineStart = true
+			lineStart = s.buf[s.pos-1] == '\n'
 			continue
 		}
 		if s.eof || s.err != nil {
@@ -126,8 +132,7 @@ func (s *scanner) skip(w io.Writer, classify func(l []byte, complete bool) (bool
 			}
 			return s.readErr()
 		}
-		// Keep the last two bytes: they may be the start of "\n--".
-		if n := s.end - s.pos - 2; n > 0 {
+		if n := s.end - s.pos - keep; n > 0 {
 			if err := s.emit(w, n); err != nil {
 				return err
 			}
@@ -145,4 +150,18 @@ func (s *scanner) emit(w io.Writer, n int) error {
 	}
 	s.pos += n
 	return nil
+}
+
+// indexAny returns the first index of any of the needles in b, or -1.
+func indexAny(b []byte, needles [][]byte) int {
+	first := -1
+	for _, n := range needles {
+		if first >= 0 {
+			b = b[:min(len(b), first+len(n)-1)]
+		}
+		if i := bytes.Index(b, n); i >= 0 && (first < 0 || i < first) {
+			first = i
+		}
+	}
+	return first
 }
