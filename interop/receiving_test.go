@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/requiretls/go-requiretls/header"
 	"github.com/requiretls/go-requiretls/policy"
 	"github.com/requiretls/go-requiretls/requiretls"
 )
@@ -30,9 +29,9 @@ type message struct {
 	Data string
 }
 
-// inbox is a go-smtp backend that keeps every message with its tag: the
-// envelope part comes from the requiretls glue (Tagger), the TLS-Required part
-// from the header package, and REQUIRETLS wins (RFC 8689 Section 4.1).
+// inbox is a go-smtp backend that keeps every message with the tag the
+// requiretls glue gave it (Tagger): REQUIRETLS, or a valid TLS-Required: No,
+// with REQUIRETLS winning (RFC 8689 Section 4.1).
 type inbox struct {
 	mu   sync.Mutex
 	msgs []message
@@ -62,15 +61,11 @@ func (s *inboxSession) Mail(from string, _ *smtp.MailOptions) error {
 func (s *inboxSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
 
 func (s *inboxSession) Data(r io.Reader) error {
-	facts, r, err := header.ScanReader(r)
-	if err != nil {
-		return err
-	}
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return err
 	}
-	m := message{From: s.from, Tag: policy.TagOf(s.tag == policy.Required, facts.TLSRequiredNo), Data: string(b)}
+	m := message{From: s.from, Tag: s.tag, Data: string(b)}
 	s.inbox.mu.Lock()
 	s.inbox.msgs = append(s.inbox.msgs, m)
 	s.inbox.mu.Unlock()
