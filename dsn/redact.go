@@ -61,7 +61,8 @@ var replacedFields = []string{
 //     delivery-status part: ErrNotDSN;
 //   - no delimiter line for the declared boundary, a delimiter of another
 //     boundary, a missing final delimiter at any level, a nested multipart
-//     closed by its parent's delimiter, nesting deeper than 8, a header
+//     closed by its parent's delimiter or reusing (a prefix of) an enclosing
+//     boundary, nesting deeper than 8, a header
 //     line that is not a field, two Content-Type fields: ErrMalformed;
 //   - a base64 or quoted-printable returned part: ErrEncoded;
 //   - a header section (or preamble) over opts.MaxHeaderBytes: ErrHeaderTooLarge.
@@ -83,6 +84,7 @@ type redactor struct {
 	max  int
 
 	bounds  [][]byte // "--" + boundary, outermost first
+	digest  []bool   // whether each open multipart is multipart/digest
 	level   int      // level of the delimiter last classified
 	final   bool     // whether it was a close delimiter
 	sawDS   bool     // a top-level delivery-status part was seen
@@ -144,6 +146,7 @@ func (d *redactor) run() error {
 	if err := d.push(params["boundary"]); err != nil {
 		return err
 	}
+	d.digest = []bool{false}
 	// Hold the preamble back: in DSNs without delimiter lines it is where
 	// the whole returned message sits.
 	var pre limitedBuffer
@@ -185,7 +188,16 @@ func (d *redactor) push(boundary string) error {
 	if len(d.bounds) >= maxDepth {
 		return d.errorf(ErrMalformed, "multipart nesting too deep")
 	}
-	d.bounds = append(d.bounds, []byte("--"+boundary))
+	b := []byte("--" + boundary)
+	for _, o := range d.bounds {
+		// RFC 2046 Section 5.1.2: an enclosed multipart must use a
+		// different boundary. With equal or prefix boundaries the structure
+		// is ambiguous, and a guess could turn body bytes into a kept part.
+		if bytes.HasPrefix(b, o) || bytes.HasPrefix(o, b) {
+			return d.errorf(ErrMalformed, "nested boundary collides with an enclosing one")
+		}
+	}
+	d.bounds = append(d.bounds, b)
 	return nil
 }
 
@@ -234,6 +246,9 @@ func (d *redactor) part(level int, eol string) error {
 	}
 	if mt == "" {
 		mt = "text/plain" // RFC 2045 Section 5.2
+		if d.digest[level] {
+			mt = "message/rfc822" // RFC 2046 Section 5.1.5
+		}
 	}
 	cte := strings.ToLower(first(fieldValues(hdr.raw, "Content-Transfer-Encoding")))
 	encoded := cte == "base64" || cte == "quoted-printable"
@@ -264,6 +279,7 @@ func (d *redactor) part(level int, eol string) error {
 	if err := d.push(params["boundary"]); err != nil {
 		return err
 	}
+	d.digest = append(d.digest[:level+1], mt == "multipart/digest")
 	if err := d.s.skip(d.w, d.bounds, d.classify); err != nil { // nested preamble
 		return d.eofError(err, "no delimiter line for a nested boundary")
 	}
@@ -273,7 +289,7 @@ func (d *redactor) part(level int, eol string) error {
 	if err := d.multipart(); err != nil {
 		return err
 	}
-	d.bounds = d.bounds[:level+1]
+	d.bounds, d.digest = d.bounds[:level+1], d.digest[:level+1]
 	// The nested epilogue belongs to this part: copy it.
 	return d.eofError(d.s.skip(d.w, d.bounds, d.classify), "missing final delimiter")
 }
