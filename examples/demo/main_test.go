@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDemoText(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), nil, &out, &errOut)
+	require.Equal(t, 0, code, errOut.String())
+	s := out.String()
+	for _, want := range []string{
+		"tls=verify/requiretls, dsn=2.0.0, status=sent",
+		"tls=verify/!requiretls:none, dsn=5.7.30, status=bounced",
+		"tls=verify:none/!requiretls:nostarttls, dsn=5.7.30, status=bounced",
+		"tls=verify/!requiretls:nocertmatch, dsn=5.7.10, status=bounced",
+		"RET=HDRS",
+		"Content-Type: text/rfc822-headers",
+		"enforce would have decided bounce 5.7.30",
+		"8 lines: 8 deliveries",
+	} {
+		assert.Contains(t, s, want)
+	}
+	// R46 R47: the body is never in a bounce; the demo prints the line
+	// only in its own explanation.
+	assert.Equal(t, 3, strings.Count(s, secretLine))
+	assert.NotContains(t, s, "YES (this is a bug)")
+}
+
+func TestDemoJSON(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run(context.Background(), []string{"-json"}, &out, &errOut), errOut.String())
+	var doc struct {
+		Cases []result `json:"cases"`
+		Tally struct {
+			Lines int `json:"lines"`
+		} `json:"tally"`
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &doc))
+	require.Len(t, doc.Cases, len(cases))
+	for _, c := range doc.Cases {
+		assert.True(t, c.AsExpected, c.Title)
+		assert.False(t, c.BodyInDSN, c.Title)
+	}
+	assert.Equal(t, len(cases), doc.Tally.Lines)
+}
+
+func TestDemoFlags(t *testing.T) {
+	var out, errOut bytes.Buffer
+	assert.Equal(t, 0, run(context.Background(), []string{"-h"}, &out, &errOut))
+	assert.Contains(t, errOut.String(), "usage: demo")
+	errOut.Reset()
+	assert.Equal(t, 2, run(context.Background(), []string{"-nope"}, &out, &errOut))
+	assert.Equal(t, 2, run(context.Background(), []string{"extra"}, &out, &errOut))
+	assert.Contains(t, errOut.String(), `unexpected argument "extra"`)
+}
+
+func TestDemoInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errOut bytes.Buffer
+	assert.Equal(t, 2, run(ctx, nil, &out, &errOut))
+	assert.Contains(t, errOut.String(), "interrupted")
+}
