@@ -45,7 +45,11 @@ func runLoad(tb testing.TB, cfg loadConfig) time.Duration {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := sendSession(srv, i%2 == 1, clientTLS, &next, cfg.messages); err != nil {
+			take := func() (int, bool) {
+				id := int(next.Add(1) - 1)
+				return id, id < cfg.messages
+			}
+			if err := sendSession(srv, i%2 == 1, clientTLS, take); err != nil {
 				mu.Lock()
 				clientErrs = append(clientErrs, fmt.Errorf("session %d: %w", i, err))
 				mu.Unlock()
@@ -83,9 +87,9 @@ func runLoad(tb testing.TB, cfg loadConfig) time.Duration {
 	return elapsed
 }
 
-// sendSession opens one session and sends messages, taking ids from next,
-// until there are none left.
-func sendSession(srv *server, implicit bool, cfg *tls.Config, next *atomic.Int64, total int) error {
+// sendSession opens one session and sends messages, taking ids from take,
+// until it has none left.
+func sendSession(srv *server, implicit bool, cfg *tls.Config, take func() (int, bool)) error {
 	var c *smtp.Client
 	var err error
 	if implicit {
@@ -98,8 +102,8 @@ func sendSession(srv *server, implicit bool, cfg *tls.Config, next *atomic.Int64
 	}
 	defer c.Close()
 	for {
-		id := int(next.Add(1) - 1)
-		if id >= total {
+		id, ok := take()
+		if !ok {
 			return c.Quit()
 		}
 		if err := c.Mail("alice@example.org", &smtp.MailOptions{RequireTLS: kindOf(id).requireTLS()}); err != nil {
