@@ -1,0 +1,204 @@
+// Command probe answers the question operators ask most about RFC 8689:
+// could a REQUIRETLS message be delivered to this server?
+//
+// Usage:
+//
+//	probe [-cafile FILE] [-servername NAME] [-implicit-tls] [-timeout D] host:port
+//
+// It connects, says EHLO, starts TLS, verifies the certificate, says EHLO
+// again and QUITs; it never sends mail. It prints both EHLO replies, the
+// TLS version, the certificate verdict, and one verdict line in the
+// notation of Postfix's tls= log field, for example
+//
+//	verdict: tls=verify/requiretls                 (exit status 0)
+//	verdict: tls=verify/!requiretls:nocertmatch    (certificate not verified)
+//	verdict: tls=verify/!requiretls:none           (no REQUIRETLS after TLS)
+//	verdict: tls=verify:none/!requiretls:nostarttls (no STARTTLS)
+//
+// The certificate is checked with PKIX against -cafile (the system roots
+// if absent) and -servername (the host if absent), as a sender does for a
+// next hop it did not find by MX lookup (checklist E14, E23). The verdict
+// is what a sender at the "enforce" level would decide (RFC 8689 Section
+// 4.2.1 steps 4 and 5).
+//
+// The probe walks the session at the "monitor" level of package policy:
+// it goes as far as opportunistic delivery would, so that it sees the EHLO
+// after TLS even when the certificate fails, and reads what enforce would
+// have decided from Decision.WouldEnforce. An enforce attempt would stop
+// at the first failure and show less.
+//
+// Exit status: 0 when a REQUIRETLS message could be delivered there under
+// enforce, 1 when not (including a failed TLS handshake), 2 on a usage
+// error or when the server cannot be reached or stops answering.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/requiretls/go-requiretls/examples/internal/pki"
+	"github.com/requiretls/go-requiretls/policy"
+	"github.com/requiretls/go-requiretls/requiretls"
+	"github.com/requiretls/go-requiretls/tlsstatus"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// config is what the flags and the argument say.
+type config struct {
+	addr, host  string
+	tls         *tls.Config
+	implicitTLS bool
+	timeout     time.Duration
+}
+
+func parseFlags(args []string, stdout io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
+	cafile := fs.String("cafile", "", "trusted CA certificates `file` (PEM); default: the system roots")
+	servername := fs.String("servername", "", "`name` the certificate must match; default: the host")
+	implicitTLS := fs.Bool("implicit-tls", false, "start TLS at connection time (RFC 8314, port 465) instead of STARTTLS")
+	timeout := fs.Duration("timeout", 30*time.Second, "give up on a server that does not answer within this `duration`")
+	fs.SetOutput(io.Discard) // errors are reported by run, on one line
+	fs.Usage = func() {}
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stdout, "usage: probe [flags] host:port\n\nDoes this server support REQUIRETLS (RFC 8689)? Never sends mail. Flags:")
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		fmt.Fprintln(stdout, "\nExit status: 0 a REQUIRETLS message could be delivered there under enforce,\n1 it could not, 2 usage error or server unreachable.")
+		return nil, err
+	} else if err != nil {
+		return nil, err
+	}
+	if fs.NArg() != 1 {
+		return nil, errors.New("want one host:port argument")
+	}
+	c := &config{addr: fs.Arg(0), implicitTLS: *implicitTLS, timeout: *timeout}
+	host, port, err := net.SplitHostPort(c.addr)
+	if err != nil {
+		return nil, err
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || host == "" {
+		return nil, fmt.Errorf("%q: want host:port", c.addr)
+	}
+	if *timeout <= 0 {
+		return nil, errors.New("-timeout must be positive")
+	}
+	c.host = host
+	c.tls = &tls.Config{ServerName: host}
+	if *servername != "" {
+		c.tls.ServerName = *servername
+	}
+	if *cafile != "" {
+		pem, err := os.ReadFile(*cafile)
+		if err != nil {
+			return nil, fmt.Errorf("-cafile: %w", err)
+		}
+		c.tls.RootCAs = x509.NewCertPool()
+		if !c.tls.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("-cafile %s: no PEM certificate in it", *cafile)
+		}
+	}
+	return c, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c, err := parseFlags(args, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "probe: %v (see -h)\n", err)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+
+	d := requiretls.Dialer{TLSConfig: c.tls, ImplicitTLS: c.implicitTLS, Timeout: c.timeout}
+	conn, err := d.Dial(ctx, c.addr, policy.Attempt{
+		Tag:      policy.Required,
+		Level:    policy.Monitor,        // walk on; WouldEnforce has the verdict
+		Auth:     policy.AuthStaticPKIX, // a name given by hand, checked with PKIX
+		TLSLevel: tlsstatus.Verify,
+		Host:     c.tls.ServerName,
+	})
+	var pe *requiretls.PolicyError
+	if err != nil && !errors.As(err, &pe) {
+		fmt.Fprintf(stderr, "probe: %s: %v\n", c.addr, err)
+		return 2
+	}
+	fmt.Fprintf(stdout, "probe: %s, certificate name %s\n", c.addr, c.tls.ServerName)
+	if pe != nil {
+		// At the monitor level only a failed TLS handshake ends the
+		// session before MAIL FROM.
+		fmt.Fprintf(stdout, "TLS: failed: %v\n", pe)
+		return verdict(stdout, pe.Field(), pe.Decision.WouldEnforce)
+	}
+	defer conn.Client.Close()
+
+	if conn.EHLO != nil {
+		printReply(stdout, "EHLO:", conn.EHLO)
+	}
+	switch {
+	case conn.TLS != nil:
+		how := "STARTTLS"
+		if c.implicitTLS {
+			how = "implicit TLS"
+		}
+		fmt.Fprintf(stdout, "%s: %s, %s\n", how, tls.VersionName(conn.TLS.Version), tls.CipherSuiteName(conn.TLS.CipherSuite))
+		leaf := conn.TLS.PeerCertificates[0]
+		fp := pki.Fingerprint(tls.Certificate{Certificate: [][]byte{leaf.Raw}})
+		if conn.CertErr == nil {
+			fmt.Fprintf(stdout, "certificate: verified for %s (SHA-256 %s)\n", c.tls.ServerName, fp)
+		} else {
+			fmt.Fprintf(stdout, "certificate: NOT verified: %v (SHA-256 %s)\n", conn.CertErr, fp)
+		}
+		printReply(stdout, "EHLO after TLS:", conn.TLSEHLO)
+	case conn.Attempt.Handshake == policy.HandshakeRefused:
+		fmt.Fprintf(stdout, "STARTTLS: refused: %s\n", conn.Attempt.STARTTLSReply)
+	default:
+		fmt.Fprintln(stdout, "STARTTLS: not offered")
+	}
+	if err := conn.Client.Quit(); err != nil {
+		fmt.Fprintf(stderr, "probe: %s: QUIT: %v\n", c.addr, err)
+		return 2
+	}
+	// Slot 0 of the field is the TLS level as used; slot 1 what enforce
+	// would have logged for REQUIRETLS.
+	return verdict(stdout, conn.Field(), conn.Decision.WouldEnforce)
+}
+
+// verdict prints the tls= field enforce would have logged and returns the
+// exit status.
+func verdict(w io.Writer, field tlsstatus.Field, enforce policy.Outcome) int {
+	field = tlsstatus.Field{field[0], enforce.Feature}
+	fmt.Fprintf(w, "verdict: tls=%s\n", field)
+	if enforce.Action == policy.SendRequireTLS {
+		fmt.Fprintln(w, "  a REQUIRETLS message can be delivered here under enforce")
+		return 0
+	}
+	fmt.Fprintf(w, "  under enforce a REQUIRETLS message would not be sent here: %s %s\n", enforce.Code, enforce.Reason())
+	return 1
+}
+
+func printReply(w io.Writer, title string, lines []string) {
+	fmt.Fprintln(w, title)
+	for _, l := range lines {
+		fmt.Fprintf(w, "  %s\n", l)
+	}
+}
