@@ -48,7 +48,13 @@ func TestMain(m *testing.M) {
 			strings.Join(missing, ", "))
 		os.Exit(1)
 	}
+	var err error
+	if binDir, err = os.MkdirTemp("", "requiretls-interop-bin-"); err != nil {
+		fmt.Fprintln(os.Stderr, "interop:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
+	os.RemoveAll(binDir)
 	// A filtered run (-run) would write a partial matrix: only a full run writes it.
 	if path := os.Getenv("INTEROP_MATRIX"); path != "" && flag.Lookup("test.run").Value.String() == "" {
 		if err := writeMatrix(path); err != nil {
@@ -377,9 +383,8 @@ var matrix struct {
 	rows []*row
 }
 
-// Directions in MATRIX.md.
+// Directions in MATRIX.md; the receiving side's come from ourSide.direction.
 const (
-	toUs   = "peer client → our server"
 	fromUs = "our sender → peer server"
 	probe  = "raw probe → peer server (no code of ours)"
 )
@@ -394,7 +399,16 @@ func expect(t *testing.T, p peer, direction, kase, expectation string) {
 	t.Cleanup(func() { r.Failed = t.Failed() })
 }
 
-var directionOrder = map[string]int{toUs: 0, fromUs: 1, probe: 2}
+// directionRank orders MATRIX.md: our receiving side, our sending side, the probes.
+func directionRank(d string) int {
+	switch d {
+	case fromUs:
+		return 1
+	case probe:
+		return 2
+	}
+	return 0
+}
 
 func writeMatrix(path string) error {
 	matrix.Lock()
@@ -403,7 +417,8 @@ func writeMatrix(path string) error {
 	sort.SliceStable(rows, func(i, j int) bool {
 		a, b := rows[i], rows[j]
 		if a.Direction != b.Direction {
-			return directionOrder[a.Direction] < directionOrder[b.Direction]
+			return directionRank(a.Direction) < directionRank(b.Direction) ||
+				directionRank(a.Direction) == directionRank(b.Direction) && a.Direction < b.Direction
 		}
 		if a.Peer != b.Peer {
 			return a.Peer < b.Peer

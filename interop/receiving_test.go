@@ -194,14 +194,22 @@ func indexOf(lines []string, prefix string) int {
 }
 
 // TestReceiving drives our receiving side (RFC 8689 Section 4.1) with
-// nodemailer and Python smtplib, and checks what each client was told.
+// nodemailer and Python smtplib, and checks what each client was told: once
+// with the requiretls glue in this process, once through examples/server.
 func TestReceiving(t *testing.T) {
+	for _, side := range ourSides {
+		t.Run(side.Name, func(t *testing.T) { receiving(t, side) })
+	}
+}
+
+func receiving(t *testing.T, side ourSide) {
 	const from, to = "alice@example.org", "bob@example.net"
+	toUs := side.direction()
 
 	t.Run("nodemailer/R23 REQUIRETLS after STARTTLS, pipelined", func(t *testing.T) {
 		expect(t, nodemailerPeer(), toUs, "REQUIRETLS after STARTTLS (pipelined MAIL/RCPT/DATA)",
 			"nodemailer: sent MAIL ... REQUIRETLS, got 250; our tag Required, (requiretls) in Received")
-		addr, be := ourServer(t, withSTARTTLS)
+		addr, received := side.Start(t, withSTARTTLS)
 		host, port := hostPort(t, addr)
 		res := runNodemailer(t, nodemailerJob{Host: host, Port: port, Name: heloName(t), From: from, To: to,
 			RequireTLSExtension: true})
@@ -214,7 +222,7 @@ func TestReceiving(t *testing.T) {
 		assert.Equal(t, "RCPT TO:<"+to+">", res.Transcript[mail+1])
 		assert.Equal(t, "DATA", res.Transcript[mail+2])
 
-		msgs := be.received()
+		msgs := received()
 		require.Len(t, msgs, 1)
 		assert.Equal(t, policy.Required, msgs[0].Tag)
 		assert.Contains(t, msgs[0].Data, "with ESMTPS (requiretls)")
@@ -223,36 +231,38 @@ func TestReceiving(t *testing.T) {
 	t.Run("nodemailer/E22 REQUIRETLS over implicit TLS", func(t *testing.T) {
 		expect(t, nodemailerPeer(), toUs, "REQUIRETLS over implicit TLS (RFC 8314)",
 			"nodemailer: sent MAIL ... REQUIRETLS, got 250; our tag Required")
-		addr, be := ourServer(t, implicitTLS)
+		addr, received := side.Start(t, implicitTLS)
 		host, port := hostPort(t, addr)
 		res := runNodemailer(t, nodemailerJob{Host: host, Port: port, ImplicitTLS: true, Name: heloName(t),
 			From: from, To: to, RequireTLSExtension: true})
 
 		require.True(t, res.OK, "nodemailer: %s %s", res.Code, res.Response)
 		assert.GreaterOrEqual(t, indexOf(res.Transcript, "MAIL FROM:<"+from+"> REQUIRETLS"), 0)
-		msgs := be.received()
+		msgs := received()
 		require.Len(t, msgs, 1)
 		assert.Equal(t, policy.Required, msgs[0].Tag)
 	})
 
-	t.Run("nodemailer/R5 no REQUIRETLS announced in plaintext", func(t *testing.T) {
-		expect(t, nodemailerPeer(), toUs, "server without TLS, REQUIRETLS requested",
-			"nodemailer: EREQUIRETLS, our EHLO did not announce REQUIRETLS; no MAIL sent, nothing received")
-		addr, be := ourServer(t, plaintextOnly)
-		host, port := hostPort(t, addr)
-		res := runNodemailer(t, nodemailerJob{Host: host, Port: port, OpportunisticTLS: true, Name: heloName(t),
-			From: from, To: to, RequireTLSExtension: true})
+	if side.Plaintext { // examples/server always offers TLS
+		t.Run("nodemailer/R5 no REQUIRETLS announced in plaintext", func(t *testing.T) {
+			expect(t, nodemailerPeer(), toUs, "server without TLS, REQUIRETLS requested",
+				"nodemailer: EREQUIRETLS, our EHLO did not announce REQUIRETLS; no MAIL sent, nothing received")
+			addr, received := side.Start(t, plaintextOnly)
+			host, port := hostPort(t, addr)
+			res := runNodemailer(t, nodemailerJob{Host: host, Port: port, OpportunisticTLS: true, Name: heloName(t),
+				From: from, To: to, RequireTLSExtension: true})
 
-		assert.False(t, res.OK)
-		assert.Equal(t, "EREQUIRETLS", res.Code, "nodemailer: %s", res.Response)
-		assert.Equal(t, -1, indexOf(res.Transcript, "MAIL FROM"), "nodemailer sent MAIL:\n%s", strings.Join(res.Transcript, "\n"))
-		assert.Empty(t, be.received())
-	})
+			assert.False(t, res.OK)
+			assert.Equal(t, "EREQUIRETLS", res.Code, "nodemailer: %s", res.Response)
+			assert.Equal(t, -1, indexOf(res.Transcript, "MAIL FROM"), "nodemailer sent MAIL:\n%s", strings.Join(res.Transcript, "\n"))
+			assert.Empty(t, received())
+		})
+	}
 
 	t.Run("nodemailer/R23 TLS-Required: No", func(t *testing.T) {
 		expect(t, nodemailerPeer(), toUs, "TLS-Required: No header, no REQUIRETLS",
 			"nodemailer: got 250 for MAIL without REQUIRETLS; our tag NotRequired")
-		addr, be := ourServer(t, withSTARTTLS)
+		addr, received := side.Start(t, withSTARTTLS)
 		host, port := hostPort(t, addr)
 		res := runNodemailer(t, nodemailerJob{Host: host, Port: port, Name: heloName(t), From: from, To: to,
 			Headers: map[string]string{"TLS-Required": "No"}})
@@ -260,7 +270,7 @@ func TestReceiving(t *testing.T) {
 		require.True(t, res.OK, "nodemailer: %s %s", res.Code, res.Response)
 		assert.GreaterOrEqual(t, indexOf(res.Transcript, "MAIL FROM:<"+from+">"), 0)
 		assert.Equal(t, -1, indexOf(res.Transcript, "MAIL FROM:<"+from+"> REQUIRETLS"))
-		msgs := be.received()
+		msgs := received()
 		require.Len(t, msgs, 1)
 		assert.Equal(t, policy.NotRequired, msgs[0].Tag, "message:\n%s", msgs[0].Data)
 		assert.NotContains(t, msgs[0].Data, "(requiretls)")
@@ -269,40 +279,42 @@ func TestReceiving(t *testing.T) {
 	t.Run("smtplib/R23 REQUIRETLS after STARTTLS", func(t *testing.T) {
 		expect(t, smtplibPeer(), toUs, "REQUIRETLS after STARTTLS",
 			"smtplib: saw REQUIRETLS in our post-TLS EHLO, sendmail accepted; our tag Required")
-		addr, be := ourServer(t, withSTARTTLS)
+		addr, received := side.Start(t, withSTARTTLS)
 		host, port := hostPort(t, addr)
 		res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "starttls", Name: heloName(t), From: from, To: to,
 			MailOptions: []string{"REQUIRETLS"}})
 
 		require.True(t, res.OK, "smtplib: %+v", res)
 		assert.Contains(t, res.Features, "requiretls")
-		msgs := be.received()
+		msgs := received()
 		require.Len(t, msgs, 1)
 		assert.Equal(t, policy.Required, msgs[0].Tag)
 		assert.Contains(t, msgs[0].Data, "with ESMTPS (requiretls)")
 	})
 
-	t.Run("smtplib/E5 REQUIRETLS over plaintext", func(t *testing.T) {
-		expect(t, smtplibPeer(), toUs, "REQUIRETLS on a server without TLS",
-			"smtplib: MAIL ... REQUIRETLS refused with 523 5.7.10; nothing received")
-		addr, be := ourServer(t, plaintextOnly)
-		host, port := hostPort(t, addr)
-		res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "none", Name: heloName(t), From: from, To: to,
-			MailOptions: []string{"REQUIRETLS"}})
+	if side.Plaintext { // examples/server always offers TLS
+		t.Run("smtplib/E5 REQUIRETLS over plaintext", func(t *testing.T) {
+			expect(t, smtplibPeer(), toUs, "REQUIRETLS on a server without TLS",
+				"smtplib: MAIL ... REQUIRETLS refused with 523 5.7.10; nothing received")
+			addr, received := side.Start(t, plaintextOnly)
+			host, port := hostPort(t, addr)
+			res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "none", Name: heloName(t), From: from, To: to,
+				MailOptions: []string{"REQUIRETLS"}})
 
-		assert.False(t, res.OK)
-		assert.Equal(t, "mail", res.Stage, "%+v", res)
-		assert.Equal(t, 523, res.Code)
-		assert.Contains(t, res.Reply, "5.7.10")
-		assert.NotContains(t, res.Features, "requiretls", "REQUIRETLS announced without TLS (RFC 8689 Section 2)")
-		assert.NotContains(t, res.Features, "starttls")
-		assert.Empty(t, be.received())
-	})
+			assert.False(t, res.OK)
+			assert.Equal(t, "mail", res.Stage, "%+v", res)
+			assert.Equal(t, 523, res.Code)
+			assert.Contains(t, res.Reply, "5.7.10")
+			assert.NotContains(t, res.Features, "requiretls", "REQUIRETLS announced without TLS (RFC 8689 Section 2)")
+			assert.NotContains(t, res.Features, "starttls")
+			assert.Empty(t, received())
+		})
+	}
 
 	t.Run("smtplib/E5 REQUIRETLS before STARTTLS", func(t *testing.T) {
 		expect(t, smtplibPeer(), toUs, "REQUIRETLS before STARTTLS",
 			"smtplib: MAIL ... REQUIRETLS refused with 523 5.7.10; nothing received")
-		addr, be := ourServer(t, withSTARTTLS)
+		addr, received := side.Start(t, withSTARTTLS)
 		host, port := hostPort(t, addr)
 		res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "none", Name: heloName(t), From: from, To: to,
 			MailOptions: []string{"REQUIRETLS"}})
@@ -313,13 +325,13 @@ func TestReceiving(t *testing.T) {
 		assert.Contains(t, res.Reply, "5.7.10")
 		assert.Contains(t, res.Features, "starttls")
 		assert.NotContains(t, res.Features, "requiretls", "REQUIRETLS announced before STARTTLS (RFC 8689 Section 2)")
-		assert.Empty(t, be.received())
+		assert.Empty(t, received())
 	})
 
 	t.Run("smtplib/E4 REQUIRETLS=YES", func(t *testing.T) {
 		expect(t, smtplibPeer(), toUs, "REQUIRETLS=YES after STARTTLS",
 			"smtplib: MAIL ... REQUIRETLS=YES refused with a 501 syntax error; nothing received")
-		addr, be := ourServer(t, withSTARTTLS)
+		addr, received := side.Start(t, withSTARTTLS)
 		host, port := hostPort(t, addr)
 		res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "starttls", Name: heloName(t), From: from, To: to,
 			MailOptions: []string{"REQUIRETLS=YES"}})
@@ -327,20 +339,20 @@ func TestReceiving(t *testing.T) {
 		assert.False(t, res.OK)
 		assert.Equal(t, "mail", res.Stage, "%+v", res)
 		assert.Equal(t, 501, res.Code, "%+v", res)
-		assert.Empty(t, be.received())
+		assert.Empty(t, received())
 	})
 
 	t.Run("smtplib/E22 REQUIRETLS over implicit TLS", func(t *testing.T) {
 		expect(t, smtplibPeer(), toUs, "REQUIRETLS over implicit TLS (RFC 8314)",
 			"smtplib: saw REQUIRETLS in our first EHLO, sendmail accepted; our tag Required")
-		addr, be := ourServer(t, implicitTLS)
+		addr, received := side.Start(t, implicitTLS)
 		host, port := hostPort(t, addr)
 		res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "implicit", Name: heloName(t), From: from, To: to,
 			MailOptions: []string{"REQUIRETLS"}})
 
 		require.True(t, res.OK, "smtplib: %+v", res)
 		assert.Contains(t, res.Features, "requiretls")
-		msgs := be.received()
+		msgs := received()
 		require.Len(t, msgs, 1)
 		assert.Equal(t, policy.Required, msgs[0].Tag)
 	})
@@ -348,13 +360,13 @@ func TestReceiving(t *testing.T) {
 	t.Run("smtplib/R23 TLS-Required: No", func(t *testing.T) {
 		expect(t, smtplibPeer(), toUs, "TLS-Required: No header, no REQUIRETLS",
 			"smtplib: sendmail accepted; our tag NotRequired")
-		addr, be := ourServer(t, withSTARTTLS)
+		addr, received := side.Start(t, withSTARTTLS)
 		host, port := hostPort(t, addr)
 		res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "starttls", Name: heloName(t), From: from, To: to,
 			Headers: map[string]string{"TLS-Required": "No"}})
 
 		require.True(t, res.OK, "smtplib: %+v", res)
-		msgs := be.received()
+		msgs := received()
 		require.Len(t, msgs, 1)
 		assert.Equal(t, policy.NotRequired, msgs[0].Tag)
 	})
@@ -362,13 +374,13 @@ func TestReceiving(t *testing.T) {
 	t.Run("smtplib/R25 REQUIRETLS wins over TLS-Required: No", func(t *testing.T) {
 		expect(t, smtplibPeer(), toUs, "REQUIRETLS and TLS-Required: No together",
 			"smtplib: sendmail accepted; our tag Required (RFC 8689 Section 4.1)")
-		addr, be := ourServer(t, withSTARTTLS)
+		addr, received := side.Start(t, withSTARTTLS)
 		host, port := hostPort(t, addr)
 		res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "starttls", Name: heloName(t), From: from, To: to,
 			MailOptions: []string{"REQUIRETLS"}, Headers: map[string]string{"TLS-Required": "No"}})
 
 		require.True(t, res.OK, "smtplib: %+v", res)
-		msgs := be.received()
+		msgs := received()
 		require.Len(t, msgs, 1)
 		assert.Equal(t, policy.Required, msgs[0].Tag)
 	})
