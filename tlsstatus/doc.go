@@ -13,7 +13,26 @@
 // the outcome when it differs from the initial name, and "?" an undecided
 // outcome (lost connection, failed handshake, configuration error).
 //
-// The package uses only the standard library and does no I/O of its own.
+// Beyond the field itself ([ParseFeature], [ParseField], [Feature.String],
+// [Field.String]) the package
+//
+//   - parses and writes the Postfix delivery status lines that carry the
+//     field ([ParseLine], [Delivery.String]), with the syslog and
+//     maillog_file prefixes;
+//   - counts outcomes for the experiment Postfix's REQUIRETLS_README proposes
+//     (how much of the world supports REQUIRETLS) in a concurrency-safe
+//     [Tally], reported as a text table or JSON ([Report]);
+//   - maps crypto/tls and crypto/x509 handshake errors to the feature Postfix
+//     would log ([ClassifyTLSError]), so Go delivery code can log the same;
+//   - logs features, fields, deliveries and tallies with log/slog
+//     (slog.LogValuer).
+//
+// Names Postfix does not log (for example "requiretls:nomatch", which
+// Postfix's documentation mentions but its code never writes) parse, for
+// forward compatibility, and are reported as unknown ([Feature.Known]).
+//
+// The package uses only the standard library and does no network or file
+// I/O of its own; [Tally.ReadLog] reads from an io.Reader the caller opens.
 //
 // [RFC 8689]: https://www.rfc-editor.org/rfc/rfc8689.html
 package tlsstatus
