@@ -385,8 +385,9 @@ var matrix struct {
 
 // Directions in MATRIX.md; the receiving side's come from ourSide.direction.
 const (
-	fromUs = "our sender → peer server"
-	probe  = "raw probe → peer server (no code of ours)"
+	fromUs   = "our sender → peer server"
+	ourProbe = "examples/probe → peer server"
+	probe    = "raw probe → peer server (no code of ours)"
 )
 
 // expect registers t as the matrix row (p, direction, kase); its result is whether t passed.
@@ -404,8 +405,10 @@ func directionRank(d string) int {
 	switch d {
 	case fromUs:
 		return 1
-	case probe:
+	case ourProbe:
 		return 2
+	case probe:
+		return 3
 	}
 	return 0
 }

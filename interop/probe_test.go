@@ -1,0 +1,85 @@
+//go:build interop
+
+package interop
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/requiretls/go-requiretls/tlsstatus"
+)
+
+var exampleProbe struct {
+	once sync.Once
+	path string
+	err  error
+	out  []byte
+}
+
+func buildExampleProbe(t *testing.T) string {
+	t.Helper()
+	exampleProbe.once.Do(func() {
+		exampleProbe.path = filepath.Join(binDir, "probe")
+		cmd := exec.Command("go", "build", "-o", exampleProbe.path, "../examples/probe")
+		exampleProbe.out, exampleProbe.err = cmd.CombinedOutput()
+	})
+	require.NoError(t, exampleProbe.err, "go build ../examples/probe: %s", exampleProbe.out)
+	return exampleProbe.path
+}
+
+// probeHelo is the EHLO name of examples/probe (requiretls.Dialer's default);
+// each peer is probed once, so it identifies the probe's session in the peer's log.
+const probeHelo = "localhost"
+
+// TestProbe runs examples/probe against every server peer: its verdict is the
+// tls= field that Postfix 3.11 would log at the enforce level
+// (spec/postfix-3.11.md §3), and the peer's own log shows the probe never sent MAIL.
+func TestProbe(t *testing.T) {
+	tests := []struct {
+		peer     peer
+		verdict  string
+		exit     int
+		starttls bool
+	}{
+		{smtpServerRequireTLS(), "verify/requiretls", 0, true},
+		{smtpServerStartTLS(), "verify/!requiretls:none", 1, true},
+		{haraka(), "verify/!requiretls:none", 1, true},
+		{aiosmtpdStartTLS(), "verify/!requiretls:none", 1, true},
+		{exim(), "verify/!requiretls:none", 1, true},
+		{aiosmtpdPlain(), "verify:none/!requiretls:nostarttls", 1, false},
+		{smtpServerPlain(), "verify:none/!requiretls:nostarttls", 1, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.peer.Name, func(t *testing.T) {
+			expect(t, tc.peer, ourProbe, "probe -cafile CA -servername localhost",
+				"verdict: tls="+tc.verdict+"; peer saw no MAIL")
+			_, err := tlsstatus.ParseField(tc.verdict)
+			require.NoError(t, err)
+
+			cmd := exec.Command(buildExampleProbe(t), "-cafile", os.Getenv("INTEROP_CA"), "-servername", "localhost", tc.peer.Addr)
+			out, err := cmd.CombinedOutput()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else {
+				require.NoError(t, err)
+			}
+			assert.Equal(t, tc.exit, code, "probe exit status; output:\n%s", out)
+			assert.Contains(t, strings.Split(string(out), "\n"), "verdict: tls="+tc.verdict, "probe output:\n%s", out)
+
+			got := tc.peer.session(t, probeHelo)
+			assert.Equal(t, tc.starttls, got.saw("C: STARTTLS") || got.saw("C: EHLO "+probeHelo+" (tls=true)"),
+				"STARTTLS as the peer saw it: %q", got.Lines)
+			assert.Empty(t, got.Mail, "the probe sent MAIL: %q", got.Lines)
+		})
+	}
+}
