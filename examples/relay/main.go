@@ -1,0 +1,601 @@
+// Command relay is a small, real SMTP relay that enforces REQUIRETLS
+// (RFC 8689 Section 4.2.1) on the way out. It accepts mail like
+// examples/server and delivers each message to one next hop, running every
+// stage of the delivery through policy.Evaluate (with requiretls.Dialer),
+// under a per-destination policy written in Postfix 3.11's
+// smtp_requiretls_policy syntax.
+//
+// Usage:
+//
+//	relay -nexthop HOST:PORT -bounce-dir DIR [-policy POLICY] [-tls-level verify|may|none]
+//	      [-cafile FILE] [-servername NAME] [-listen ADDR] [-cert FILE -key FILE]
+//	      [-implicit-tls] [-hostname NAME] [-timeout D]
+//
+// # Delivery is synchronous
+//
+// The relay has no queue. It holds its reply to the client's DATA until its
+// one delivery attempt is over, and answers with the outcome:
+//
+//   - delivered: 250;
+//   - temporary failure (the next hop is down or says 4xx, a TLS handshake
+//     failure, a policy configuration error): the 4xx reply, so that the
+//     client's queue retries; the relay keeps nothing;
+//   - final failure (the policy bounces the message, RFC 8689 Section 4.2.1,
+//     or the next hop says 5xx): the relay bounces it as any MTA that has
+//     accepted a message must (RFC 5321 Section 6.1). It composes the DSN
+//     with package dsn, headers only for a REQUIRETLS message (RFC 8689
+//     Section 5), writes it to -bounce-dir as ID.eml, logs where, and
+//     answers 250: the sender learns of the failure from the DSN, and a
+//     5xx as well would tell it twice. Sending the DSN is left out.
+//     A message with an empty reverse path is never bounced (RFC 5321
+//     Section 6.1): its client gets the 5xx instead.
+//
+// It accepts one recipient per transaction (others get 452 and the client
+// sends them in another transaction, RFC 5321 Section 4.5.3.1.10), so that
+// the reply to DATA is the outcome of exactly one delivery.
+//
+// # TLS to the next hop
+//
+// -tls-level is the TLS security level for the next hop, in Postfix's
+// words (it is slot 0 of the tls= log field), and sets the fact that
+// policy needs before connecting, [policy.Attempt.Auth]:
+//
+//   - verify (default): the next hop is configured by hand, not found by an
+//     MX lookup (checklist E14), so a certificate that verifies with PKIX
+//     against -cafile (system roots if absent) and -servername (the next
+//     hop's host if absent) authenticates it: policy.AuthStaticPKIX. Every
+//     message then needs TLS and that certificate, except one with
+//     "TLS-Required: No" (RFC 8689 Section 4.2.2, Decision.CapTLS).
+//   - may: TLS when offered, no certificate check: policy.AuthNone. Under
+//     enforce a REQUIRETLS message then bounces before connecting.
+//   - none: no TLS: policy.AuthNoEncryption.
+//
+// DANE and MTA-STS need DNS facts (TLSA records, a fetched policy) that
+// this example does not gather.
+//
+// # Logs
+//
+// Each line on standard output has a syslog prefix. Delivery lines have
+// Postfix's format, with the tls= field, so that tlsstatus.ParseLine and
+// examples/tally read them:
+//
+//	Nov 29 12:00:00 localhost relay/smtp[4711]: 3F2A81C0D4: to=<bob@example.net>,
+//	relay=localhost[127.0.0.1]:2525, delay=0.05, delays=0.01/0/0.03/0.01,
+//	tls=verify/requiretls, dsn=2.0.0, status=sent (250 2.0.0 OK: queued)
+//
+// (one line). -policy defaults to Postfix 3.11's smtp_requiretls_policy
+// (policy.DefaultSMTPPolicy): opportunistic for $mydomain, localhost and IP
+// addresses, enforce elsewhere; $mydomain is -hostname without its first
+// label, or "localdomain".
+//
+// It stops cleanly on SIGINT or SIGTERM, letting deliveries in progress
+// finish, and exits 0. It exits 2 on a usage error or when it cannot start,
+// with a one-line message.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/requiretls/go-requiretls/dsn"
+	"github.com/requiretls/go-requiretls/examples/internal/pki"
+	"github.com/requiretls/go-requiretls/policy"
+	"github.com/requiretls/go-requiretls/requiretls"
+	"github.com/requiretls/go-requiretls/tlsstatus"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// config is what the flags say.
+type config struct {
+	listen, certFile, keyFile, hostname string
+	implicitTLS                         bool
+
+	nexthop, host, port string
+	policy              *policy.Policy
+	tlsLevel            tlsstatus.Name
+	auth                policy.Auth
+	tls                 *tls.Config // for the next hop
+	bounceDir           string
+	timeout             time.Duration
+}
+
+// tlsLevels maps -tls-level to what policy must know before connecting.
+var tlsLevels = map[tlsstatus.Name]policy.Auth{
+	tlsstatus.Verify: policy.AuthStaticPKIX,
+	tlsstatus.May:    policy.AuthNone,
+	tlsstatus.None:   policy.AuthNoEncryption,
+}
+
+func parseFlags(args []string, stdout io.Writer) (*config, error) {
+	var c config
+	var policyText, level, cafile, servername string
+	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
+	fs.StringVar(&c.nexthop, "nexthop", "", "deliver every message to this `host:port` (required)")
+	fs.StringVar(&c.bounceDir, "bounce-dir", "", "write the DSN of each message that cannot be delivered to `dir` (required)")
+	fs.StringVar(&policyText, "policy", policy.DefaultSMTPPolicy, "REQUIRETLS `policy` per next hop, Postfix smtp_requiretls_policy syntax")
+	fs.StringVar(&level, "tls-level", "verify", "TLS security `level` for the next hop: verify, may or none")
+	fs.StringVar(&cafile, "cafile", "", "CA certificates `file` (PEM) that the next hop's certificate must chain to; default: the system roots")
+	fs.StringVar(&servername, "servername", "", "`name` the next hop's certificate must match; default: its host")
+	fs.DurationVar(&c.timeout, "timeout", 2*time.Minute, "give up on a delivery attempt after this `duration`")
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:2526", "`address` to accept mail on")
+	fs.StringVar(&c.certFile, "cert", "", "certificate chain `file` (PEM) for clients; with -key. Default: a self-signed certificate made at start")
+	fs.StringVar(&c.keyFile, "key", "", "private key `file` (PEM); with -cert")
+	fs.BoolVar(&c.implicitTLS, "implicit-tls", false, "accept with TLS from the first byte (RFC 8314) instead of offering STARTTLS")
+	fs.StringVar(&c.hostname, "hostname", "localhost", "this relay's `name`, for the greeting, Received fields and DSNs")
+	fs.SetOutput(io.Discard) // errors are reported by run, on one line
+	fs.Usage = func() {}
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stdout, "usage: relay -nexthop HOST:PORT -bounce-dir DIR [flags]\n\nAn SMTP relay that enforces REQUIRETLS (RFC 8689) towards one next hop. Flags:")
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		fmt.Fprintln(stdout, "\nExit status: 0 after SIGINT or SIGTERM, 2 on a usage error or when it cannot start.")
+		return nil, err
+	} else if err != nil {
+		return nil, err
+	}
+
+	var err error
+	switch {
+	case fs.NArg() > 0:
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case c.nexthop == "":
+		return nil, errors.New("-nexthop is required")
+	case c.bounceDir == "":
+		return nil, errors.New("-bounce-dir is required")
+	case (c.certFile == "") != (c.keyFile == ""):
+		return nil, errors.New("-cert and -key go together")
+	case c.hostname == "" || strings.ContainsAny(c.hostname, " \t\r\n"):
+		return nil, fmt.Errorf("-hostname %q: not a host name", c.hostname)
+	case c.timeout <= 0:
+		return nil, errors.New("-timeout must be positive")
+	}
+	if c.host, c.port, err = net.SplitHostPort(c.nexthop); err != nil {
+		return nil, fmt.Errorf("-nexthop: %w", err)
+	}
+	if n, err := strconv.Atoi(c.port); err != nil || n < 1 || n > 65535 || c.host == "" {
+		return nil, fmt.Errorf("-nexthop %q: want host:port", c.nexthop)
+	}
+	var ok bool
+	c.tlsLevel = tlsstatus.Name(level)
+	if c.auth, ok = tlsLevels[c.tlsLevel]; !ok {
+		return nil, fmt.Errorf("-tls-level %q: want verify, may or none", level)
+	}
+	if c.policy, err = policy.Parse(policyText, &policy.ParseOptions{Vars: vars(c.hostname)}); err != nil {
+		return nil, fmt.Errorf("-policy: %w", err)
+	}
+	if fi, err := os.Stat(c.bounceDir); err != nil {
+		return nil, fmt.Errorf("-bounce-dir: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("-bounce-dir %s: not a directory", c.bounceDir)
+	}
+	c.tls = &tls.Config{ServerName: c.host}
+	if servername != "" {
+		c.tls.ServerName = servername
+	}
+	if cafile != "" {
+		pem, err := os.ReadFile(cafile)
+		if err != nil {
+			return nil, fmt.Errorf("-cafile: %w", err)
+		}
+		c.tls.RootCAs = x509.NewCertPool()
+		if !c.tls.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("-cafile %s: no PEM certificate in it", cafile)
+		}
+	}
+	return &c, nil
+}
+
+// vars gives the policy its main.cf parameters: only $mydomain, which
+// Postfix derives from $myhostname the same way.
+func vars(hostname string) func(string) (string, bool) {
+	mydomain := "localdomain"
+	if _, parent, ok := strings.Cut(hostname, "."); ok && parent != "" {
+		mydomain = parent
+	}
+	return func(name string) (string, bool) {
+		if name == "mydomain" {
+			return mydomain, true
+		}
+		return "", false
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c, err := parseFlags(args, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "relay: %v (see -h)\n", err)
+		return 2
+	}
+	r := &relay{config: c, log: log.New(stdout, "", 0), pid: os.Getpid()}
+
+	cert, err := certificate(c.certFile, c.keyFile, c.hostname)
+	if err != nil {
+		fmt.Fprintf(stderr, "relay: %v\n", err)
+		return 2
+	}
+	r.logf("relay/master", "certificate for %s, SHA-256 fingerprint %s", cert.Leaf.Subject.CommonName, pki.Fingerprint(cert))
+	r.logf("relay/master", "next hop %s, tls-level %s, requiretls policy %s", c.nexthop, c.tlsLevel, c.policy.Lookup(c.nexthop))
+
+	srv := requiretls.NewServer(r, &requiretls.ServerOptions{Received: true, Hostname: c.hostname})
+	srv.Domain = c.hostname
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.MaxMessageBytes = 25 << 20
+	srv.MaxRecipients = 1 // one delivery per DATA reply; see the package doc
+	srv.ReadTimeout = 5 * time.Minute
+	srv.WriteTimeout = 5 * time.Minute
+	srv.ErrorLog = log.New(stderr, "relay: ", log.LstdFlags)
+
+	l, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "relay: %v\n", err)
+		return 2
+	}
+	if c.implicitTLS {
+		l = tls.NewListener(l, srv.TLSConfig)
+	}
+	r.logf("relay/master", "listening on %s", l.Addr())
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	select {
+	case err := <-served:
+		fmt.Fprintf(stderr, "relay: %v\n", err)
+		return 2
+	case <-ctx.Done():
+	}
+	r.logf("relay/master", "shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), c.timeout+10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	<-served
+	return 0
+}
+
+// certificate loads the key pair, or makes a self-signed one for hostname
+// and the loopback addresses.
+func certificate(certFile, keyFile, hostname string) (tls.Certificate, error) {
+	if certFile == "" {
+		return pki.SelfSigned(hostname, "127.0.0.1", "::1")
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("-cert/-key: %w", err)
+	}
+	return cert, nil
+}
+
+// relay is the smtp.Backend; each session hands it messages to deliver.
+type relay struct {
+	*config
+	log *log.Logger
+	pid int
+}
+
+// logf writes one line with a syslog prefix, as Postfix logs.
+func (r *relay) logf(program, format string, args ...any) {
+	r.log.Printf("%s %s %s[%d]: %s", time.Now().Format(time.Stamp), r.hostname, program, r.pid, fmt.Sprintf(format, args...))
+}
+
+func (r *relay) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{r: r, conn: c}, nil
+}
+
+// message is one accepted message with its one recipient.
+type message struct {
+	id         string
+	from, to   string
+	tag        policy.Tag // RFC 8689 Section 4.1, kept for onward relay
+	requireTLS bool       // MAIL FROM had REQUIRETLS
+	body       smtp.BodyType
+	data       []byte
+	received   time.Time // MAIL FROM
+	queued     time.Time // end of DATA
+}
+
+// session implements requiretls.Tagger: the glue tells it each message's
+// tag before Data.
+type session struct {
+	r    *relay
+	conn *smtp.Conn
+	m    message
+}
+
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	s.m = message{from: from, received: time.Now()}
+	if opts != nil {
+		s.m.requireTLS, s.m.body = opts.RequireTLS, opts.Body
+	}
+	return nil
+}
+
+func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.m.to = to
+	return nil
+}
+
+func (s *session) SetTag(t policy.Tag) { s.m.tag = t }
+
+func (s *session) Data(r io.Reader) error {
+	data, err := io.ReadAll(r) // bounded by the server's MaxMessageBytes
+	if err != nil {
+		return err
+	}
+	m := s.m
+	m.id, m.data, m.queued = queueID(), data, time.Now()
+	s.r.logf("relay/smtpd", "%s: client=[%s], helo=%s, from=<%s>, tag=%s, size=%d",
+		m.id, remoteIP(s.conn), s.conn.Hostname(), m.from, m.tag, len(data))
+	return s.r.deliver(&m)
+}
+
+func (s *session) Reset()        { s.m = message{} }
+func (s *session) Logout() error { return nil }
+
+// result is the outcome of one delivery attempt.
+type result struct {
+	status    tlsstatus.Status
+	reply     *smtp.SMTPError // for the client, the DSN and the dsn= field
+	reason    string          // for the log, Postfix-worded
+	relay     string          // "host[addr]:port" or "none"
+	field     tlsstatus.Field
+	connected time.Time
+}
+
+// deliver makes the one attempt, logs it, and returns the reply to DATA
+// (nil for 250).
+func (r *relay) deliver(m *message) error {
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+	defer cancel()
+	start := time.Now()
+	res := r.attempt(ctx, m)
+	r.logDelivery(m, res, start)
+
+	switch {
+	case res.status == tlsstatus.Sent:
+		return nil
+	case res.status == tlsstatus.Deferred, m.from == "":
+		// No queue: the client retries. A bounce is never bounced.
+		return res.reply
+	}
+	path, env, err := r.bounce(m, res)
+	if err != nil {
+		r.logf("relay/bounce", "%s: cannot write the non-delivery notification: %v", m.id, err)
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Cannot write the non-delivery notification"}
+	}
+	r.logf("relay/bounce", "%s: sender non-delivery notification: %s (to <%s>, MAIL FROM:<>, requiretls=%t)", m.id, path, m.from, env.RequireTLS)
+	return nil
+}
+
+// attempt delivers m to the next hop. requiretls.Dialer asks
+// policy.Evaluate at each stage (before connecting, after EHLO, after
+// STARTTLS, after the EHLO under TLS) and stops the session when the policy
+// says so, RFC 8689 Section 4.2.1.
+func (r *relay) attempt(ctx context.Context, m *message) result {
+	a := policy.Attempt{
+		Tag:        m.tag,
+		NullSender: m.from == "",
+		Level:      r.policy.Lookup(r.nexthop),
+		Host:       r.tls.ServerName,
+		Auth:       r.auth,
+		TLSLevel:   r.tlsLevel,
+	}
+	// Until a decision is made, both slots are undecided ("requiretls?").
+	res := result{relay: "none", field: tlsstatus.Field{{Name: r.tlsLevel, Undecided: true}, policy.Evaluate(a).Feature}}
+
+	addrs, err := net.DefaultResolver.LookupHost(ctx, r.host)
+	if err != nil {
+		return res.temporary(smtp.EnhancedCode{4, 4, 3}, "Host or domain name not found: "+err.Error())
+	}
+	peer := fmt.Sprintf("%s[%s]:%s", r.host, addrs[0], r.port)
+	d := requiretls.Dialer{LocalName: r.hostname, TLSConfig: r.tls, Timeout: r.timeout}
+	conn, err := d.Dial(ctx, net.JoinHostPort(addrs[0], r.port), a)
+	var pe *requiretls.PolicyError
+	switch {
+	case errors.As(err, &pe):
+		res.field, res.reply, res.reason = pe.Field(), pe.Reply(), pe.Decision.Reason()
+		if pe.Attempt.Stage != policy.BeforeConnect {
+			res.relay = peer
+		}
+		res.status = tlsstatus.Deferred
+		if pe.Decision.Action == policy.Bounce {
+			res.status = tlsstatus.Bounced
+		}
+		return res
+	case err != nil:
+		return res.temporary(smtp.EnhancedCode{4, 4, 1}, "connect to "+peer+": "+err.Error())
+	}
+	defer conn.Client.Close()
+	res.relay, res.connected, res.field = peer, time.Now(), conn.Field()
+
+	// -tls-level verify holds for every message but one tagged
+	// "TLS-Required: No" (RFC 8689 Section 4.2.2: ignore the TLS policy).
+	if r.tlsLevel == tlsstatus.Verify && !conn.Decision.CapTLS {
+		switch {
+		case conn.TLS == nil:
+			conn.Client.Quit()
+			return res.temporary(smtp.EnhancedCode{4, 7, 4}, "TLS is required, but was not offered by host "+res.relay)
+		case conn.CertErr != nil:
+			conn.Client.Quit()
+			return res.temporary(smtp.EnhancedCode{4, 7, 5}, "Server certificate not verified: "+conn.CertErr.Error())
+		}
+	}
+
+	// Conn.Mail adds REQUIRETLS when the policy decided so, and RET=HDRS
+	// when a REQUIRETLS message goes without it.
+	if err := conn.Mail(m.from, &smtp.MailOptions{Body: m.body}); err != nil {
+		return res.failed(err, "MAIL FROM")
+	}
+	if err := conn.Client.Rcpt(m.to, nil); err != nil {
+		return res.failed(err, "RCPT TO")
+	}
+	w, err := conn.Client.Data()
+	if err != nil {
+		return res.failed(err, "DATA")
+	}
+	if _, err := w.Write(m.data); err != nil {
+		return res.failed(err, "end of DATA")
+	}
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		return res.failed(err, "end of DATA")
+	}
+	conn.Client.Quit()
+	res.status = tlsstatus.Sent
+	res.reply = &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: resp.StatusText}
+	res.reason = "250 " + oneLine(resp.StatusText)
+	return res
+}
+
+// temporary sets a 4xx outcome of our own.
+func (res result) temporary(code smtp.EnhancedCode, reason string) result {
+	res.status, res.reason = tlsstatus.Deferred, oneLine(reason)
+	res.reply = &smtp.SMTPError{Code: 451, EnhancedCode: code, Message: res.reason}
+	return res
+}
+
+// failed sets the outcome of an error from the next hop after the session
+// was set up: its reply decides (5xx bounces, 4xx defers).
+func (res result) failed(err error, command string) result {
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) {
+		return res.temporary(smtp.EnhancedCode{4, 4, 2}, "lost connection with "+res.relay+" while sending "+command+": "+err.Error())
+	}
+	res.reply = se
+	res.reason = fmt.Sprintf("host %s said: %s (in reply to %s command)", res.relay, replyText(se), command)
+	res.status = tlsstatus.Deferred
+	if se.Code/100 == 5 {
+		res.status = tlsstatus.Bounced
+	}
+	return res
+}
+
+// logDelivery writes the Postfix-style delivery status line.
+func (r *relay) logDelivery(m *message, res result, start time.Time) {
+	now := time.Now()
+	conn := time.Duration(0)
+	send := now.Sub(start)
+	if !res.connected.IsZero() {
+		conn, send = res.connected.Sub(start), now.Sub(res.connected)
+	}
+	d := tlsstatus.Delivery{
+		Time:    now.Format(time.Stamp),
+		Host:    r.hostname,
+		Program: "relay/smtp",
+		PID:     r.pid,
+		QueueID: m.id,
+		To:      m.to,
+		Relay:   res.relay,
+		Delay:   seconds(now.Sub(m.received)),
+		Delays:  seconds(m.queued.Sub(m.received)) + "/0/" + seconds(conn) + "/" + seconds(send),
+		TLS:     res.field,
+		DSN:     enhanced(res.reply),
+		Status:  res.status,
+		Reason:  res.reason,
+	}
+	r.log.Print(d.String())
+}
+
+// bounce writes the DSN for m to the bounce directory. dsn.Compose returns
+// headers only for a REQUIRETLS message whatever RET said (RFC 8689
+// Section 5), and says in env how the DSN must be sent.
+func (r *relay) bounce(m *message, res result) (string, dsn.Envelope, error) {
+	rcpt := dsn.Recipient{
+		FinalRecipient:  "rfc822;" + m.to,
+		Action:          dsn.ActionFailed,
+		Status:          enhanced(res.reply),
+		DiagnosticCode:  "smtp; " + replyText(res.reply),
+		LastAttemptDate: time.Now(),
+	}
+	if res.relay != "none" {
+		rcpt.RemoteMTA = "dns; " + r.host
+	}
+	rep := &dsn.Report{
+		From:         "MAILER-DAEMON@" + r.hostname + " (Mail Delivery System)",
+		To:           m.from,
+		MsgID:        "<" + m.id + ".DSN@" + r.hostname + ">",
+		ReportingMTA: "dns; " + r.hostname,
+		ArrivalDate:  m.received,
+		Recipients:   []dsn.Recipient{rcpt},
+		RequireTLS:   m.requireTLS,
+	}
+	f, err := os.CreateTemp(r.bounceDir, ".dsn-*")
+	if err != nil {
+		return "", dsn.Envelope{}, err
+	}
+	defer os.Remove(f.Name()) // a no-op once renamed
+	env, err := dsn.Compose(f, rep, bytes.NewReader(m.data))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", env, err
+	}
+	path := filepath.Join(r.bounceDir, m.id+".eml")
+	return path, env, os.Rename(f.Name(), path)
+}
+
+// queueID returns a Postfix-like short queue ID: upper-case hex.
+func queueID() string {
+	var b [5]byte
+	rand.Read(b[:])
+	return strings.ToUpper(hex.EncodeToString(b[:]))
+}
+
+func remoteIP(c *smtp.Conn) string {
+	host, _, err := net.SplitHostPort(c.Conn().RemoteAddr().String())
+	if err != nil {
+		return "unknown"
+	}
+	return host
+}
+
+// enhanced returns the enhanced status code of a reply, or one made from
+// its class when the server sent none.
+func enhanced(se *smtp.SMTPError) string {
+	if ec := se.EnhancedCode; ec[0] >= 2 && ec[0] <= 5 && ec[1] >= 0 && ec[2] >= 0 {
+		return fmt.Sprintf("%d.%d.%d", ec[0], ec[1], ec[2])
+	}
+	return fmt.Sprintf("%d.0.0", se.Code/100)
+}
+
+// replyText formats a reply on one line: "550 5.7.30 text".
+func replyText(se *smtp.SMTPError) string {
+	return fmt.Sprintf("%d %s %s", se.Code, enhanced(se), oneLine(se.Message))
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func seconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', 2, 64)
+}
