@@ -201,7 +201,7 @@ func TestProbeServer(t *testing.T) {
 			"  REQUIRETLS\n", "verdict: tls=verify/requiretls\n", "can be delivered here under enforce"}},
 		{"E22 implicit TLS", []string{"-cafile", p.caFile, "-servername", "localhost", "-implicit-tls", implicit}, 0, []string{
 			"implicit TLS: TLS 1.3", "certificate: verified", "  REQUIRETLS\n", "verdict: tls=verify/requiretls\n"}},
-		{"E22 servername from the address", []string{"-cafile", p.caFile, starttls}, 0, []string{
+		{"E14 servername defaults to the host", []string{"-cafile", p.caFile, starttls}, 0, []string{
 			"certificate name 127.0.0.1", "verdict: tls=verify/requiretls\n"}},
 		{"R15 certificate not trusted", []string{"-servername", "localhost", selfSigned}, 1, []string{
 			"certificate: NOT verified", "(SHA-256 " + fp + ")", "  REQUIRETLS\n",
