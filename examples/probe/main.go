@@ -166,7 +166,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if conn.CertErr == nil {
 			fmt.Fprintf(stdout, "certificate: verified for %s (SHA-256 %s)\n", c.tls.ServerName, fp)
 		} else {
-			fmt.Fprintf(stdout, "certificate: NOT verified: %v (SHA-256 %s)\n", conn.CertErr, fp)
+			// The RFC 8460 result type, as a TLSRPT report would name it.
+			why := tlsstatus.ClassifyTLSError(conn.CertErr).Reason
+			fmt.Fprintf(stdout, "certificate: NOT verified, %s: %v (SHA-256 %s)\n", why, conn.CertErr, fp)
 		}
 		printReply(stdout, "EHLO after TLS:", conn.TLSEHLO)
 	case conn.Attempt.Handshake == policy.HandshakeRefused:

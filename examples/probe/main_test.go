@@ -204,10 +204,10 @@ func TestProbeServer(t *testing.T) {
 		{"E14 servername defaults to the host", []string{"-cafile", p.caFile, starttls}, 0, []string{
 			"certificate name 127.0.0.1", "verdict: tls=verify/requiretls\n"}},
 		{"R15 certificate not trusted", []string{"-servername", "localhost", selfSigned}, 1, []string{
-			"certificate: NOT verified", "(SHA-256 " + fp + ")", "  REQUIRETLS\n",
+			"certificate: NOT verified, certificate-not-trusted: ", "(SHA-256 " + fp + ")", "  REQUIRETLS\n",
 			"verdict: tls=verify/!requiretls:nocertmatch\n", "5.7.10"}},
 		{"R27.4 name does not match", []string{"-cafile", p.caFile, "-servername", "other.test", starttls}, 1, []string{
-			"certificate: NOT verified", "verdict: tls=verify/!requiretls:nocertmatch\n"}},
+			"certificate: NOT verified, certificate-host-mismatch: ", "verdict: tls=verify/!requiretls:nocertmatch\n"}},
 		{"E22 implicit TLS to a STARTTLS port", []string{"-cafile", p.caFile, "-implicit-tls", starttls}, 1, []string{
 			"TLS: failed", "verdict: tls=verify?/requiretls?\n"}},
 	} {

@@ -50,7 +50,7 @@ func TestServerTagsAndStores(t *testing.T) {
 		wantTag     string
 		wantComment bool
 	}{
-		{"R23 REQUIRETLS over STARTTLS", false, true, body, "required", true},
+		{"R23 REQUIRETLS over STARTTLS", false, true, "Subject: x\r\n\r\nbody\r\n", "required", true},
 		{"R25 REQUIRETLS wins over TLS-Required No", false, true, body, "required", true},
 		{"R24 TLS-Required No", false, false, body, "not-required", false},
 		{"default", false, false, "Subject: x\r\n\r\nbody\r\n", "default", false},
