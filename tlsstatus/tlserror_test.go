@@ -169,9 +169,9 @@ func TestClassifyTLSErrorNotTLS(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, TLSFailure{Feature: Feature{Name: RequireTLS, Undecided: true}}, ClassifyTLSError(err))
 
-	c, s = net.Pipe()
-	s.Close()
-	err = tls.Client(c, &tls.Config{ServerName: "mx.example.net"}).Handshake()
+	c2, s2 := net.Pipe()
+	s2.Close()
+	err = tls.Client(c2, &tls.Config{ServerName: "mx.example.net"}).Handshake()
 	require.Error(t, err)
 	assert.Equal(t, "requiretls?", ClassifyTLSError(err).Feature.String())
 }
