@@ -62,7 +62,7 @@ type Conn struct {
 	// TLS is the state of the TLS session, nil without TLS.
 	TLS *tls.ConnectionState
 	// CertErr is why the certificate was not authenticated, nil if it was
-	// or if there was no TLS. See tlsstatus.Classify for logging it.
+	// or if there was no TLS. See tlsstatus.ClassifyTLSError for logging it.
 	CertErr error
 	// EHLO is the reply to the first EHLO, TLSEHLO to the one after TLS
 	// (nil without TLS), line by line without reply codes.

@@ -20,10 +20,17 @@
 //
 // # Sending
 //
-// [CheckMail] tells, before smtp.Client.Mail is called with REQUIRETLS,
-// whether the session is under TLS and the post-TLS EHLO announced
-// REQUIRETLS, and returns a typed error carrying the reply code otherwise
-// (go-smtp returns an unmatchable plain error).
+// [Dialer] runs a client session up to MAIL FROM and asks [policy.Evaluate]
+// at every stage of RFC 8689 Section 4.2.1 (before connecting, after EHLO,
+// after STARTTLS, after the EHLO under TLS) whether to go on, send with or
+// without REQUIRETLS, skip the host, bounce or defer; a refusal is a
+// [*PolicyError] carrying the 5.7.30 or 5.7.10 reply and the tls= log field.
+//
+// [CheckMail] is the smaller check for a go-smtp client made by
+// smtp.DialStartTLS or smtp.DialTLS: before Client.Mail with REQUIRETLS, is
+// the session under TLS and did the post-TLS EHLO announce REQUIRETLS? It
+// returns a typed error carrying the reply code otherwise (go-smtp returns
+// an unmatchable plain error).
 //
 // # Parsing without go-smtp
 //
@@ -38,6 +45,16 @@
 // mox does, because the enhanced code says exactly what is missing; Postfix
 // answers 555 5.5.4 and smtp-server 530. A malformed MAIL line is answered
 // with 501 and 5.5.2 (path) or 5.5.4 (parameters), see [ReplyFor].
+//
+// # Known gap in go-smtp
+//
+// RFC 8689 Section 2 gives the parameter no value, and [ParseMail] refuses
+// "REQUIRETLS=YES" (checklist E4). go-smtp v0.25.1 drops the value before a
+// Session sees the command, so the server glue cannot tell it from a plain
+// "REQUIRETLS": on a TLS session such a message is accepted and tagged
+// Required (stricter than asked, never a relaxation); without TLS it is
+// refused with 523 5.7.10 like any REQUIRETLS request. Closing the gap needs
+// go-smtp to refuse a value for REQUIRETLS.
 //
 // [RFC 8689]: https://www.rfc-editor.org/rfc/rfc8689.html
 package requiretls

@@ -229,3 +229,22 @@ func (s lmtpSession_) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	status.SetStatus("b@example.org", nil)
 	return nil
 }
+
+// E4: go-smtp v0.25.1 drops the value of REQUIRETLS=..., so the glue cannot
+// refuse it; the test pins what happens instead: never a relaxation.
+func TestServerREQUIRETLSWithValueE4(t *testing.T) {
+	pki := newTestPKI(t)
+	addr, rec := startServer(t, pki, nil, false)
+	c := dialRaw(t, addr, nil)
+	c.cmd("EHLO client.test")
+	code, _ := c.cmd("MAIL FROM:<a@example.org> REQUIRETLS=YES")
+	assert.Equal(t, 523, code, "without TLS it is refused like any REQUIRETLS request")
+	c.startTLS(pki.clientConfig())
+	c.cmd("EHLO client.test")
+	assert.Equal(t, 250, c.send("MAIL FROM:<a@example.org> REQUIRETLS=YES"))
+	_, msgs := rec.snapshot()
+	require.Len(t, msgs, 1)
+	assert.Equal(t, policy.Required, msgs[0].tag, "under TLS it is tagged Required: stricter, never relaxed")
+	_, err := ParseMail("MAIL FROM:<a@example.org> REQUIRETLS=YES")
+	assert.ErrorIs(t, err, ErrValue, "the standalone parser refuses it")
+}
