@@ -440,5 +440,46 @@ func writeMatrix(path string) error {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.Peer, r.Version, r.Direction, r.Case,
 			strings.ReplaceAll(r.Expect, "|", `\|`), res)
 	}
-	return os.WriteFile(path, []byte(b.String()), 0o644)
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	if readme := os.Getenv("INTEROP_README"); readme != "" {
+		return writeReadmeSummary(readme, rows)
+	}
+	return nil
+}
+
+// writeReadmeSummary replaces the README's interop section (between its
+// markers) with one line per peer and direction, from the same rows.
+func writeReadmeSummary(path string, rows []*row) error {
+	const start, end = "<!-- interop-matrix:start -->", "<!-- interop-matrix:end -->"
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	i, j := strings.Index(string(old), start), strings.Index(string(old), end)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s: no %s ... %s markers", path, start, end)
+	}
+	type key struct{ peer, version, direction string }
+	var keys []key
+	pass, total := map[key]int{}, map[key]int{}
+	for _, r := range rows {
+		k := key{r.Peer, r.Version, r.Direction}
+		if total[k] == 0 {
+			keys = append(keys, k)
+		}
+		total[k]++
+		if !r.Failed {
+			pass[k]++
+		}
+	}
+	var b strings.Builder
+	b.WriteString(start + "\n")
+	b.WriteString("| Peer | Version | Direction | Cases passed |\n|---|---|---|---|\n")
+	for _, k := range keys {
+		fmt.Fprintf(&b, "| %s | %s | %s | %d of %d |\n", k.peer, k.version, k.direction, pass[k], total[k])
+	}
+	out := string(old[:i]) + b.String() + string(old[j:])
+	return os.WriteFile(path, []byte(out), 0o644)
 }
