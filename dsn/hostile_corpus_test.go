@@ -12,7 +12,7 @@ import (
 )
 
 // dsnHeapBound is a generous bound on the memory the package promises:
-// a 32 KiB buffer plus Options.MaxHeaderBytes (100 KiB by default), per
+// an 8 KiB buffer plus Options.MaxHeaderBytes (100 KiB by default), per
 // level of a structure at most 8 deep. A buffered 1 GiB body is far above.
 const dsnHeapBound = 32 << 20
 

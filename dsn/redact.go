@@ -70,10 +70,10 @@ var replacedFields = []string{
 // Output is streamed, so on error w may hold a partial DSN, which must be
 // discarded; even then it holds no byte of a returned message's body, and
 // the preamble is held back until the first delimiter is found. Memory use
-// is a 32 KiB buffer plus opts.MaxHeaderBytes, whatever the input size; the
+// is an 8 KiB buffer plus opts.MaxHeaderBytes, whatever the input size; the
 // returned body is skipped without being copied.
 func RedactDSN(w io.Writer, r io.Reader, opts *Options) error {
-	d := &redactor{s: newScanner(r, 32<<10), w: w, opts: opts, max: opts.maxHeader()}
+	d := &redactor{s: newScanner(r, 8<<10), w: w, opts: opts, max: opts.maxHeader()}
 	return d.run()
 }
 
