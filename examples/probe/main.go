@@ -35,30 +35,22 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
+	"github.com/requiretls/go-requiretls/examples/internal/cli"
 	"github.com/requiretls/go-requiretls/examples/internal/pki"
 	"github.com/requiretls/go-requiretls/policy"
 	"github.com/requiretls/go-requiretls/requiretls"
 	"github.com/requiretls/go-requiretls/tlsstatus"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(run) }
 
 // config is what the flags and the argument say.
 type config struct {
@@ -74,16 +66,10 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	servername := fs.String("servername", "", "`name` the certificate must match; default: the host")
 	implicitTLS := fs.Bool("implicit-tls", false, "start TLS at connection time (RFC 8314, port 465) instead of STARTTLS")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up on a server that does not answer within this `duration`")
-	fs.SetOutput(io.Discard) // errors are reported by run, on one line
-	fs.Usage = func() {}
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stdout, "usage: probe [flags] host:port\n\nDoes this server support REQUIRETLS (RFC 8689)? Never sends mail. Flags:")
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-		fmt.Fprintln(stdout, "\nExit status: 0 a REQUIRETLS message could be delivered there under enforce,\n1 it could not, 2 usage error or server unreachable.")
-		return nil, err
-	} else if err != nil {
-		return nil, err
+	if err := cli.Parse(fs, args, stdout,
+		"usage: probe [flags] host:port\n\nDoes this server support REQUIRETLS (RFC 8689)? Never sends mail. Flags:",
+		"\nExit status: 0 a REQUIRETLS message could be delivered there under enforce,\n1 it could not, 2 usage error or server unreachable."); err != nil {
+		return nil, err // reported by run, on one line
 	}
 	if fs.NArg() != 1 {
 		return nil, errors.New("want one host:port argument")
@@ -100,19 +86,8 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 		return nil, errors.New("-timeout must be positive")
 	}
 	c.host = host
-	c.tls = &tls.Config{ServerName: host}
-	if *servername != "" {
-		c.tls.ServerName = *servername
-	}
-	if *cafile != "" {
-		pem, err := os.ReadFile(*cafile)
-		if err != nil {
-			return nil, fmt.Errorf("-cafile: %w", err)
-		}
-		c.tls.RootCAs = x509.NewCertPool()
-		if !c.tls.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("-cafile %s: no PEM certificate in it", *cafile)
-		}
+	if c.tls, err = cli.ClientTLS(host, *servername, *cafile); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -78,7 +78,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -87,28 +86,22 @@ import (
 	"log"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
 	"github.com/requiretls/go-requiretls/dsn"
+	"github.com/requiretls/go-requiretls/examples/internal/cli"
 	"github.com/requiretls/go-requiretls/examples/internal/pki"
 	"github.com/requiretls/go-requiretls/policy"
 	"github.com/requiretls/go-requiretls/requiretls"
 	"github.com/requiretls/go-requiretls/tlsstatus"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(run) }
 
 // config is what the flags say.
 type config struct {
@@ -147,16 +140,10 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	fs.StringVar(&c.keyFile, "key", "", "private key `file` (PEM); with -cert")
 	fs.BoolVar(&c.implicitTLS, "implicit-tls", false, "accept with TLS from the first byte (RFC 8314) instead of offering STARTTLS")
 	fs.StringVar(&c.hostname, "hostname", "localhost", "this relay's `name`, for the greeting, Received fields and DSNs")
-	fs.SetOutput(io.Discard) // errors are reported by run, on one line
-	fs.Usage = func() {}
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stdout, "usage: relay -nexthop HOST:PORT -bounce-dir DIR [flags]\n\nAn SMTP relay that enforces REQUIRETLS (RFC 8689) towards one next hop. Flags:")
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-		fmt.Fprintln(stdout, "\nExit status: 0 after SIGINT or SIGTERM, 2 on a usage error or when it cannot start.")
-		return nil, err
-	} else if err != nil {
-		return nil, err
+	if err := cli.Parse(fs, args, stdout,
+		"usage: relay -nexthop HOST:PORT -bounce-dir DIR [flags]\n\nAn SMTP relay that enforces REQUIRETLS (RFC 8689) towards one next hop. Flags:",
+		"\nExit status: 0 after SIGINT or SIGTERM, 2 on a usage error or when it cannot start."); err != nil {
+		return nil, err // reported by run, on one line
 	}
 
 	var err error
@@ -193,19 +180,8 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("-bounce-dir %s: not a directory", c.bounceDir)
 	}
-	c.tls = &tls.Config{ServerName: c.host}
-	if servername != "" {
-		c.tls.ServerName = servername
-	}
-	if cafile != "" {
-		pem, err := os.ReadFile(cafile)
-		if err != nil {
-			return nil, fmt.Errorf("-cafile: %w", err)
-		}
-		c.tls.RootCAs = x509.NewCertPool()
-		if !c.tls.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("-cafile %s: no PEM certificate in it", cafile)
-		}
+	if c.tls, err = cli.ClientTLS(c.host, servername, cafile); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
@@ -236,7 +212,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	r := &relay{config: c, log: log.New(stdout, "", 0), pid: os.Getpid()}
 
-	cert, err := certificate(c.certFile, c.keyFile, c.hostname)
+	cert, err := cli.Certificate(c.certFile, c.keyFile, c.hostname)
 	if err != nil {
 		fmt.Fprintf(stderr, "relay: %v\n", err)
 		return 2
@@ -263,35 +239,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	r.logf("relay/master", "listening on %s", l.Addr())
 
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	select {
-	case err := <-served:
+	// Until SIGINT or SIGTERM; then the deliveries in progress get their
+	// -timeout, and ten seconds more, to finish.
+	stopping := func() { r.logf("relay/master", "shutting down") }
+	if err := cli.Serve(ctx, srv, l, c.timeout+10*time.Second, stopping); err != nil {
 		fmt.Fprintf(stderr, "relay: %v\n", err)
 		return 2
-	case <-ctx.Done():
 	}
-	r.logf("relay/master", "shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), c.timeout+10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
-	<-served
 	return 0
-}
-
-// certificate loads the key pair, or makes a self-signed one for hostname
-// and the loopback addresses.
-func certificate(certFile, keyFile, hostname string) (tls.Certificate, error) {
-	if certFile == "" {
-		return pki.SelfSigned(hostname, "127.0.0.1", "::1")
-	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("-cert/-key: %w", err)
-	}
-	return cert, nil
 }
 
 // relay is the smtp.Backend; each session hands it messages to deliver.

@@ -32,25 +32,19 @@ import (
 	"log"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/requiretls/go-requiretls/examples/internal/cli"
 	"github.com/requiretls/go-requiretls/examples/internal/pki"
 	"github.com/requiretls/go-requiretls/policy"
 	"github.com/requiretls/go-requiretls/requiretls"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(run) }
 
 // config is what the flags say.
 type config struct {
@@ -68,16 +62,10 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	fs.StringVar(&c.out, "out", "", "write each accepted message to `dir` as a .eml file")
 	fs.BoolVar(&c.filterHeader, "filter-header", false, "add \"Require-TLS-ESMTP: yes\" to REQUIRETLS messages, for content filters")
 	fs.StringVar(&c.hostname, "hostname", "localhost", "this server's `name`, for the greeting, the Received field and the generated certificate")
-	fs.SetOutput(io.Discard) // errors are reported by run, on one line
-	fs.Usage = func() {}
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(stdout, "usage: server [flags]\n\nA receiving SMTP server with REQUIRETLS (RFC 8689). Flags:")
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-		fmt.Fprintln(stdout, "\nExit status: 0 after SIGINT or SIGTERM, 2 on a usage error or when it cannot start.")
-		return nil, err
-	} else if err != nil {
-		return nil, err
+	if err := cli.Parse(fs, args, stdout,
+		"usage: server [flags]\n\nA receiving SMTP server with REQUIRETLS (RFC 8689). Flags:",
+		"\nExit status: 0 after SIGINT or SIGTERM, 2 on a usage error or when it cannot start."); err != nil {
+		return nil, err // reported by run, on one line
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -108,7 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	logger := log.New(stdout, "server: ", log.LstdFlags)
 
-	cert, err := certificate(c.certFile, c.keyFile, c.hostname)
+	cert, err := cli.Certificate(c.certFile, c.keyFile, c.hostname)
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 2
@@ -143,35 +131,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	logger.Printf("listening on %s (%s)", l.Addr(), mode)
 
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	select {
-	case err := <-served:
+	// Until SIGINT or SIGTERM; then the sessions in progress get ten
+	// seconds to finish.
+	stopping := func() { logger.Print("shutting down") }
+	if err := cli.Serve(ctx, srv, l, 10*time.Second, stopping); err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 2
-	case <-ctx.Done():
 	}
-	logger.Print("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close() // sessions still open after the grace period
-	}
-	<-served
 	return 0
-}
-
-// certificate loads the key pair, or makes a self-signed one for hostname
-// and the loopback addresses.
-func certificate(certFile, keyFile, hostname string) (tls.Certificate, error) {
-	if certFile == "" {
-		return pki.SelfSigned(hostname, "127.0.0.1", "::1")
-	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("-cert/-key: %w", err)
-	}
-	return cert, nil
 }
 
 // backend stores messages in out, if set, and logs them.
