@@ -94,12 +94,8 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c, err := parseFlags(args, stdout)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "probe: %v (see -h)\n", err)
-		return 2
+		return cli.UsageError(stderr, "probe", err) // 0 after -h
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

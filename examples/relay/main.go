@@ -203,12 +203,8 @@ func vars(hostname string) func(string) (string, bool) {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c, err := parseFlags(args, stdout)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "relay: %v (see -h)\n", err)
-		return 2
+		return cli.UsageError(stderr, "relay", err) // 0 after -h
 	}
 	r := &relay{config: c, log: log.New(stdout, "", 0), pid: os.Getpid()}
 

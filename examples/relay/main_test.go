@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/requiretls/go-requiretls/examples/internal/runtest"
 	"github.com/requiretls/go-requiretls/policy"
 	"github.com/requiretls/go-requiretls/tlsstatus"
 )
@@ -21,26 +22,13 @@ const secret = "SECRET-BODY-LINE"
 
 var testMessage = "From: alice@example.org\r\nTo: bob@example.net\r\nSubject: plans\r\n\r\n" + secret + "\r\n"
 
-func readDir(t *testing.T, dir string) []string {
-	t.Helper()
-	names, err := filepath.Glob(filepath.Join(dir, "*.eml"))
-	require.NoError(t, err)
-	var out []string
-	for _, n := range names {
-		b, err := os.ReadFile(n)
-		require.NoError(t, err)
-		out = append(out, string(b))
-	}
-	return out
-}
-
 // TestRelayToServer runs the relay in front of examples/server: a
 // REQUIRETLS message keeps REQUIRETLS on the next hop (R2, E8, R27.5), so
 // the stored message records "(requiretls)"; a message without it goes
 // without (R12). Both the default policy (opportunistic for an IP next
 // hop) and enforce deliver, as the next hop has everything.
 func TestRelayToServer(t *testing.T) {
-	p := newPKI(t)
+	p := runtest.NewPKI(t)
 	for _, tc := range []struct {
 		name       string
 		policy     []string
@@ -53,20 +41,20 @@ func TestRelayToServer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, bounces := t.TempDir(), t.TempDir()
-			server := startServer(t, "-cert", p.certFile, "-key", p.keyFile, "-out", out)
-			log := newLines()
-			relay := startRelay(t, log, append([]string{"-nexthop", server, "-cafile", p.caFile, "-servername", "localhost",
-				"-bounce-dir", bounces, "-hostname", "relay.test", "-cert", p.certFile, "-key", p.keyFile}, tc.policy...)...)
+			server, _ := exampleServer.Start(t, "-cert", p.CertFile, "-key", p.KeyFile, "-out", out)
+			log := runtest.NewLines()
+			relay := startRelay(t, log, append([]string{"-nexthop", server, "-cafile", p.CAFile, "-servername", "localhost",
+				"-bounce-dir", bounces, "-hostname", "relay.test", "-cert", p.CertFile, "-key", p.KeyFile}, tc.policy...)...)
 
-			require.NoError(t, send(t, relay, p.clientTLS, "alice@example.org", tc.requireTLS, testMessage))
+			require.NoError(t, send(t, relay, p.ClientTLS, "alice@example.org", tc.requireTLS, testMessage))
 
-			stored := readDir(t, out)
+			stored := runtest.ReadEML(t, out)
 			require.Len(t, stored, 1)
 			assert.True(t, strings.HasPrefix(stored[0], "Return-Path: <alice@example.org>\r\nReceived: from relay.test"), stored[0])
 			assert.Equal(t, tc.requireTLS, strings.Contains(stored[0], "by localhost with ESMTPS (requiretls)"), "the server's Received field")
 			assert.Equal(t, tc.requireTLS, strings.Contains(stored[0], "by relay.test with ESMTPS (requiretls)"), "the relay's Received field")
 			assert.True(t, strings.HasSuffix(stored[0], testMessage))
-			assert.Empty(t, readDir(t, bounces))
+			assert.Empty(t, runtest.ReadEML(t, bounces))
 
 			ds := deliveries(t, log.String())
 			require.Len(t, ds, 1)
@@ -85,18 +73,18 @@ func TestRelayToServer(t *testing.T) {
 // the DSN returns the header only, never the body (R43, R46, R47). A
 // bounce (empty reverse path) is still delivered (R49, E9).
 func TestRelayBounces(t *testing.T) {
-	p := newPKI(t)
-	plain, inbox := plainServer(t, p.cert)
+	p := runtest.NewPKI(t)
+	plain, inbox := runtest.PlainServer(t, &p.Cert)
 	bounces := t.TempDir()
-	log := newLines()
-	relay := startRelay(t, log, "-nexthop", plain, "-policy", "enforce", "-cafile", p.caFile, "-servername", "localhost",
-		"-bounce-dir", bounces, "-cert", p.certFile, "-key", p.keyFile)
+	log := runtest.NewLines()
+	relay := startRelay(t, log, "-nexthop", plain, "-policy", "enforce", "-cafile", p.CAFile, "-servername", "localhost",
+		"-bounce-dir", bounces, "-cert", p.CertFile, "-key", p.KeyFile)
 
 	// The relay has taken the message and bounces it itself: 250.
-	require.NoError(t, send(t, relay, p.clientTLS, "alice@example.org", true, testMessage))
-	assert.Empty(t, inbox.all(), "R31: nothing reached the server without REQUIRETLS")
+	require.NoError(t, send(t, relay, p.ClientTLS, "alice@example.org", true, testMessage))
+	assert.Empty(t, inbox.All(), "R31: nothing reached the server without REQUIRETLS")
 
-	dsns := readDir(t, bounces)
+	dsns := runtest.ReadEML(t, bounces)
 	require.Len(t, dsns, 1)
 	d := dsns[0]
 	assert.NotContains(t, d, secret, "R46: the body is not in the DSN")
@@ -118,31 +106,31 @@ func TestRelayBounces(t *testing.T) {
 	assert.Regexp(t, regexp.MustCompile(`relay/bounce\[\d+\]: `+id+`: sender non-delivery notification: `+regexp.QuoteMeta(filepath.Join(bounces, id+".eml"))+` \(to <alice@example.org>, MAIL FROM:<>, requiretls=false\)`), log.String())
 
 	// E9, R49: a bounce is never held back by REQUIRETLS.
-	require.NoError(t, send(t, relay, p.clientTLS, "", true, testMessage))
-	got := inbox.all()
+	require.NoError(t, send(t, relay, p.ClientTLS, "", true, testMessage))
+	got := inbox.All()
 	require.Len(t, got, 1)
 	assert.True(t, strings.HasPrefix(got[0], "MAIL FROM:<>\r\n"))
 	ds = deliveries(t, log.String())
 	require.Len(t, ds, 2)
 	assert.Equal(t, tlsstatus.Sent, ds[1].Status)
 	assert.Equal(t, "verify/requiretls:none", ds[1].TLS.String())
-	assert.Len(t, readDir(t, bounces), 1, "no new DSN")
+	assert.Len(t, runtest.ReadEML(t, bounces), 1, "no new DSN")
 }
 
 // TestRelayLogTally counts the relay's own log with tlsstatus, as
 // examples/tally does: the Postfix README's experiment.
 func TestRelayLogTally(t *testing.T) {
-	p := newPKI(t)
-	logA, logB := newLines(), newLines()
-	server := startServer(t, "-cert", p.certFile, "-key", p.keyFile)
-	plain, _ := plainServer(t, p.cert)
-	common := []string{"-cafile", p.caFile, "-servername", "localhost", "-bounce-dir", t.TempDir(), "-cert", p.certFile, "-key", p.keyFile}
+	p := runtest.NewPKI(t)
+	logA, logB := runtest.NewLines(), runtest.NewLines()
+	server, _ := exampleServer.Start(t, "-cert", p.CertFile, "-key", p.KeyFile)
+	plain, _ := runtest.PlainServer(t, &p.Cert)
+	common := []string{"-cafile", p.CAFile, "-servername", "localhost", "-bounce-dir", t.TempDir(), "-cert", p.CertFile, "-key", p.KeyFile}
 	toServer := startRelay(t, logA, append([]string{"-nexthop", server}, common...)...)
 	toPlain := startRelay(t, logB, append([]string{"-nexthop", plain, "-policy", "enforce"}, common...)...)
 
-	require.NoError(t, send(t, toServer, p.clientTLS, "alice@example.org", true, testMessage))
-	require.NoError(t, send(t, toServer, p.clientTLS, "alice@example.org", false, testMessage))
-	require.NoError(t, send(t, toPlain, p.clientTLS, "alice@example.org", true, testMessage))
+	require.NoError(t, send(t, toServer, p.ClientTLS, "alice@example.org", true, testMessage))
+	require.NoError(t, send(t, toServer, p.ClientTLS, "alice@example.org", false, testMessage))
+	require.NoError(t, send(t, toPlain, p.ClientTLS, "alice@example.org", true, testMessage))
 
 	var tally tlsstatus.Tally
 	maillog := logA.String() + logB.String() // as if both logged to one file
@@ -171,18 +159,18 @@ func TestRelayLogTally(t *testing.T) {
 // with "TLS-Required: No", which is delivered even to a server whose
 // certificate does not verify (R19, R36, E12).
 func TestRelayTLSLevel(t *testing.T) {
-	p := newPKI(t)
-	server := startServer(t) // self-signed: does not verify
-	log := newLines()
-	relay := startRelay(t, log, "-nexthop", server, "-bounce-dir", t.TempDir(), "-cert", p.certFile, "-key", p.keyFile)
+	p := runtest.NewPKI(t)
+	server, _ := exampleServer.Start(t) // self-signed: does not verify
+	log := runtest.NewLines()
+	relay := startRelay(t, log, "-nexthop", server, "-bounce-dir", t.TempDir(), "-cert", p.CertFile, "-key", p.KeyFile)
 
-	err := send(t, relay, p.clientTLS, "alice@example.org", false, testMessage)
+	err := send(t, relay, p.ClientTLS, "alice@example.org", false, testMessage)
 	var se *smtp.SMTPError
 	require.True(t, errors.As(err, &se), "%v", err)
 	assert.Equal(t, 451, se.Code)
 	assert.Equal(t, smtp.EnhancedCode{4, 7, 5}, se.EnhancedCode)
 
-	require.NoError(t, send(t, relay, p.clientTLS, "alice@example.org", false, "TLS-Required: No\r\n"+testMessage))
+	require.NoError(t, send(t, relay, p.ClientTLS, "alice@example.org", false, "TLS-Required: No\r\n"+testMessage))
 
 	ds := deliveries(t, log.String())
 	require.Len(t, ds, 2)
@@ -194,57 +182,43 @@ func TestRelayTLSLevel(t *testing.T) {
 // TestRelayTLSLevelMayUnderEnforce: with no way to authenticate the next
 // hop, enforce bounces a REQUIRETLS message before connecting (R14, R15).
 func TestRelayTLSLevelMayUnderEnforce(t *testing.T) {
-	p := newPKI(t)
-	plain, inbox := plainServer(t, p.cert)
+	p := runtest.NewPKI(t)
+	plain, inbox := runtest.PlainServer(t, &p.Cert)
 	bounces := t.TempDir()
-	log := newLines()
-	relay := startRelay(t, log, "-nexthop", plain, "-tls-level", "may", "-policy", "enforce", "-bounce-dir", bounces, "-cert", p.certFile, "-key", p.keyFile)
+	log := runtest.NewLines()
+	relay := startRelay(t, log, "-nexthop", plain, "-tls-level", "may", "-policy", "enforce", "-bounce-dir", bounces, "-cert", p.CertFile, "-key", p.KeyFile)
 
-	require.NoError(t, send(t, relay, p.clientTLS, "alice@example.org", true, testMessage))
-	assert.Empty(t, inbox.all())
+	require.NoError(t, send(t, relay, p.ClientTLS, "alice@example.org", true, testMessage))
+	assert.Empty(t, inbox.All())
 	ds := deliveries(t, log.String())
 	require.Len(t, ds, 1)
 	assert.Equal(t, "none", ds[0].Relay)
 	assert.Equal(t, "5.7.10", ds[0].DSN)
 	assert.Equal(t, "may?/!requiretls:nocertmatch", ds[0].TLS.String())
-	require.Len(t, readDir(t, bounces), 1)
-	assert.NotContains(t, readDir(t, bounces)[0], secret)
+	require.Len(t, runtest.ReadEML(t, bounces), 1)
+	assert.NotContains(t, runtest.ReadEML(t, bounces)[0], secret)
 }
 
 // TestRelayNextHopDown: a next hop that refuses connections or never
 // answers is a temporary failure, handed back to the client as 451 (the
 // relay has no queue); nothing is bounced.
 func TestRelayNextHopDown(t *testing.T) {
-	p := newPKI(t)
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	closedAddr := closed.Addr().String()
-	closed.Close()
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer silent.Close()
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	p := runtest.NewPKI(t)
+	closedAddr := runtest.Closed(t)
+	silentAddr := runtest.Silent(t)
 
 	for _, tc := range []struct {
 		name, nexthop, want string
 	}{
 		{"refused", closedAddr, "connect to 127.0.0.1[127.0.0.1]:" + closedAddr[strings.LastIndexByte(closedAddr, ':')+1:] + ": requiretls: connect: "},
-		{"silent", silent.Addr().String(), "requiretls: greeting: "},
+		{"silent", silentAddr, "requiretls: greeting: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bounces := t.TempDir()
-			log := newLines()
-			relay := startRelay(t, log, "-nexthop", tc.nexthop, "-timeout", "1s", "-bounce-dir", bounces, "-cert", p.certFile, "-key", p.keyFile)
+			log := runtest.NewLines()
+			relay := startRelay(t, log, "-nexthop", tc.nexthop, "-timeout", "1s", "-bounce-dir", bounces, "-cert", p.CertFile, "-key", p.KeyFile)
 
-			err := send(t, relay, p.clientTLS, "alice@example.org", true, testMessage)
+			err := send(t, relay, p.ClientTLS, "alice@example.org", true, testMessage)
 			var se *smtp.SMTPError
 			require.True(t, errors.As(err, &se), "%v", err)
 			assert.Equal(t, 451, se.Code)
@@ -256,7 +230,7 @@ func TestRelayNextHopDown(t *testing.T) {
 			assert.Equal(t, "none", ds[0].Relay)
 			assert.Equal(t, "4.4.1", ds[0].DSN)
 			assert.Equal(t, "verify?/requiretls?", ds[0].TLS.String())
-			assert.Empty(t, readDir(t, bounces))
+			assert.Empty(t, runtest.ReadEML(t, bounces))
 		})
 	}
 }
@@ -264,7 +238,7 @@ func TestRelayNextHopDown(t *testing.T) {
 // TestRelayBadInput: every failure to start is one line on stderr and
 // exit status 2; -h is usage on stdout and exit status 0.
 func TestRelayBadInput(t *testing.T) {
-	p := newPKI(t)
+	p := runtest.NewPKI(t)
 	dir := t.TempDir()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -290,24 +264,15 @@ func TestRelayBadInput(t *testing.T) {
 		{"missing bounce dir", []string{"-nexthop", "127.0.0.1:25", "-bounce-dir", "/nonexistent"}, "relay: -bounce-dir: stat /nonexistent: no such file or directory (see -h)"},
 		{"missing cafile", append(ok, "-cafile", "/nonexistent.pem"), "relay: -cafile: open /nonexistent.pem: no such file or directory (see -h)"},
 		{"cafile not PEM", append(ok, "-cafile", notPEM), "relay: -cafile " + notPEM + ": no PEM certificate in it (see -h)"},
-		{"cert without key", append(ok, "-cert", p.certFile), "relay: -cert and -key go together (see -h)"},
-		{"missing key file", append(ok, "-cert", p.certFile, "-key", "/nonexistent.key"), "relay: -cert/-key: open /nonexistent.key: no such file or directory"},
+		{"cert without key", append(ok, "-cert", p.CertFile), "relay: -cert and -key go together (see -h)"},
+		{"missing key file", append(ok, "-cert", p.CertFile, "-key", "/nonexistent.key"), "relay: -cert/-key: open /nonexistent.key: no such file or directory"},
 		{"bad timeout", append(ok, "-timeout", "-1s"), "relay: -timeout must be positive (see -h)"},
 		{"port in use", append(ok, "-listen", busy.Addr().String()), "relay: listen tcp " + busy.Addr().String() + ": bind: address already in use"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := runOnce(tc.args...)
-			assert.Equal(t, 2, code)
-			assert.True(t, strings.HasPrefix(stderr, tc.want), "stderr: %q", stderr)
-			assert.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
-		})
+		t.Run(tc.name, func(t *testing.T) { runtest.AssertFails(t, run, tc.want, tc.args...) })
 	}
 
-	code, stdout, stderr := runOnce("-h")
-	assert.Equal(t, 0, code)
-	assert.Contains(t, stdout, "-tls-level")
-	assert.Contains(t, stdout, "Exit status")
-	assert.Empty(t, stderr)
+	runtest.AssertHelp(t, run, "-tls-level", "Exit status")
 }
 
 // TestRelayDefaultPolicy checks how -hostname feeds $mydomain into

@@ -87,12 +87,8 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c, err := parseFlags(args, stdout)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "server: %v (see -h)\n", err)
-		return 2
+		return cli.UsageError(stderr, "server", err) // 0 after -h
 	}
 	logger := log.New(stdout, "server: ", log.LstdFlags)
 

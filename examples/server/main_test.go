@@ -18,30 +18,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/requiretls/go-requiretls/examples/internal/pki"
+	"github.com/requiretls/go-requiretls/examples/internal/runtest"
 )
 
 const body = "Subject: hello\r\nTLS-Required: No\r\n\r\nthe body\r\n"
-
-// storedFiles returns the .eml files in dir.
-func storedFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	names, err := filepath.Glob(filepath.Join(dir, "*.eml"))
-	require.NoError(t, err)
-	var out []string
-	for _, n := range names {
-		b, err := os.ReadFile(n)
-		require.NoError(t, err)
-		out = append(out, string(b))
-	}
-	return out
-}
 
 // TestServerTagsAndStores covers R23, R24, R25 (the tag of each message,
 // REQUIRETLS winning over "TLS-Required: No"), E21 (the Received field
 // records "(requiretls)") and E22 (REQUIRETLS only under TLS, implicit TLS
 // included).
 func TestServerTagsAndStores(t *testing.T) {
-	p := newPKI(t)
+	p := runtest.NewPKI(t)
 	for _, tc := range []struct {
 		name        string
 		implicit    bool
@@ -58,7 +45,7 @@ func TestServerTagsAndStores(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := t.TempDir()
-			args := []string{"-listen", "127.0.0.1:0", "-cert", p.certFile, "-key", p.keyFile, "-out", out}
+			args := []string{"-listen", "127.0.0.1:0", "-cert", p.CertFile, "-key", p.KeyFile, "-out", out}
 			if tc.implicit {
 				args = append(args, "-implicit-tls")
 			}
@@ -68,18 +55,18 @@ func TestServerTagsAndStores(t *testing.T) {
 			if tc.implicit {
 				dial = smtp.DialTLS
 			}
-			c, err := dial(srv.addr, p.clientTLS)
+			c, err := dial(srv.Addr, p.ClientTLS)
 			require.NoError(t, err)
 			require.NoError(t, send(c, tc.requireTLS, tc.msg))
 
-			files := storedFiles(t, out)
+			files := runtest.ReadEML(t, out)
 			require.Len(t, files, 1)
 			stored := files[0]
 			assert.True(t, strings.HasPrefix(stored, "Return-Path: <alice@example.org>\r\nReceived: from localhost"), stored)
 			assert.Equal(t, tc.wantComment, strings.Contains(stored, "with ESMTPS (requiretls)"), stored)
 			assert.Contains(t, stored, "for <bob@example.net>")
 			assert.True(t, strings.HasSuffix(stored, tc.msg), "message kept byte for byte")
-			assert.Regexp(t, `message from=<alice@example.org> to=<bob@example.net> tag=`+tc.wantTag+` session=TLS1\.3 size=\d+ file=`+regexp.QuoteMeta(out), srv.stdout.String())
+			assert.Regexp(t, `message from=<alice@example.org> to=<bob@example.net> tag=`+tc.wantTag+` session=TLS1\.3 size=\d+ file=`+regexp.QuoteMeta(out), srv.Stdout.String())
 		})
 	}
 }
@@ -87,10 +74,10 @@ func TestServerTagsAndStores(t *testing.T) {
 // TestServerEHLO covers E22 (the keyword only after STARTTLS) and E5
 // (REQUIRETLS on a plaintext session refused with 523 5.7.10).
 func TestServerEHLO(t *testing.T) {
-	p := newPKI(t)
-	srv := start(t, "-listen", "127.0.0.1:0", "-cert", p.certFile, "-key", p.keyFile)
+	p := runtest.NewPKI(t)
+	srv := start(t, "-listen", "127.0.0.1:0", "-cert", p.CertFile, "-key", p.KeyFile)
 
-	c, err := smtp.Dial(srv.addr)
+	c, err := smtp.Dial(srv.Addr)
 	require.NoError(t, err)
 	defer c.Close()
 	ok, _ := c.Extension("REQUIRETLS")
@@ -101,7 +88,7 @@ func TestServerEHLO(t *testing.T) {
 
 	// go-smtp's client refuses to send REQUIRETLS to a server that did not
 	// announce it, so speak the command by hand.
-	conn, err := net.Dial("tcp", srv.addr)
+	conn, err := net.Dial("tcp", srv.Addr)
 	require.NoError(t, err)
 	defer conn.Close()
 	r := bufio.NewReader(conn)
@@ -121,7 +108,7 @@ func TestServerEHLO(t *testing.T) {
 	conn.Write([]byte("MAIL FROM:<alice@example.org> REQUIRETLS\r\n"))
 	assert.True(t, strings.HasPrefix(readReply(), "523 5.7.10"), "E5")
 
-	c, err = smtp.DialStartTLS(srv.addr, p.clientTLS)
+	c, err = smtp.DialStartTLS(srv.Addr, p.ClientTLS)
 	require.NoError(t, err)
 	defer c.Close()
 	ok, _ = c.Extension("REQUIRETLS")
@@ -132,18 +119,18 @@ func TestServerEHLO(t *testing.T) {
 // TestServerFilterHeader covers E25: -filter-header carries the tag in the
 // header section for a content filter, and strips a forged field.
 func TestServerFilterHeader(t *testing.T) {
-	p := newPKI(t)
+	p := runtest.NewPKI(t)
 	out := t.TempDir()
-	srv := start(t, "-listen", "127.0.0.1:0", "-cert", p.certFile, "-key", p.keyFile, "-out", out, "-filter-header")
+	srv := start(t, "-listen", "127.0.0.1:0", "-cert", p.CertFile, "-key", p.KeyFile, "-out", out, "-filter-header")
 
-	c, err := smtp.DialStartTLS(srv.addr, p.clientTLS)
+	c, err := smtp.DialStartTLS(srv.Addr, p.ClientTLS)
 	require.NoError(t, err)
 	require.NoError(t, send(c, true, "Subject: a\r\n\r\nbody\r\n"))
-	c, err = smtp.DialStartTLS(srv.addr, p.clientTLS)
+	c, err = smtp.DialStartTLS(srv.Addr, p.ClientTLS)
 	require.NoError(t, err)
 	require.NoError(t, send(c, false, "Require-TLS-ESMTP: yes\r\nSubject: b\r\n\r\nbody\r\n"))
 
-	files := storedFiles(t, out)
+	files := runtest.ReadEML(t, out)
 	require.Len(t, files, 2)
 	var tagged int
 	for _, f := range files {
@@ -159,9 +146,9 @@ func TestServerFilterHeader(t *testing.T) {
 // fingerprint is the one the client sees.
 func TestServerSelfSigned(t *testing.T) {
 	srv := start(t, "-listen", "127.0.0.1:0", "-hostname", "mx.test")
-	m := srv.stdout.waitFor(t, regexp.MustCompile(`certificate for mx\.test, SHA-256 fingerprint ([0-9a-f]{64})`), srv.done)
+	m := srv.Stdout.WaitFor(t, regexp.MustCompile(`certificate for mx\.test, SHA-256 fingerprint ([0-9a-f]{64})`), srv.Done)
 
-	c, err := smtp.DialStartTLS(srv.addr, &tls.Config{InsecureSkipVerify: true})
+	c, err := smtp.DialStartTLS(srv.Addr, &tls.Config{InsecureSkipVerify: true})
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, c.Noop()) // the handshake happens with the first command
@@ -182,7 +169,7 @@ func ipStrings(ips []net.IP) []string {
 // TestServerBadInput: every failure to start is one line on stderr and
 // exit status 2; -h is usage on stdout and exit status 0.
 func TestServerBadInput(t *testing.T) {
-	p := newPKI(t)
+	p := runtest.NewPKI(t)
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer busy.Close()
@@ -196,35 +183,26 @@ func TestServerBadInput(t *testing.T) {
 	}{
 		{"unknown flag", []string{"-bogus"}, "server: flag provided but not defined: -bogus (see -h)"},
 		{"argument", []string{"extra"}, `server: unexpected argument "extra" (see -h)`},
-		{"cert without key", []string{"-cert", p.certFile}, "server: -cert and -key go together (see -h)"},
-		{"missing cert file", []string{"-cert", "/nonexistent/cert.pem", "-key", p.keyFile}, "server: -cert/-key: open /nonexistent/cert.pem: no such file or directory"},
-		{"key does not match", []string{"-cert", p.certFile, "-key", p.certFile}, "server: -cert/-key: tls: "},
+		{"cert without key", []string{"-cert", p.CertFile}, "server: -cert and -key go together (see -h)"},
+		{"missing cert file", []string{"-cert", "/nonexistent/cert.pem", "-key", p.KeyFile}, "server: -cert/-key: open /nonexistent/cert.pem: no such file or directory"},
+		{"key does not match", []string{"-cert", p.CertFile, "-key", p.CertFile}, "server: -cert/-key: tls: "},
 		{"missing out dir", []string{"-out", "/nonexistent/dir"}, "server: -out: stat /nonexistent/dir: no such file or directory (see -h)"},
 		{"out not a dir", []string{"-out", notDir}, "server: -out " + notDir + ": not a directory (see -h)"},
 		{"bad hostname", []string{"-hostname", "a b"}, `server: -hostname "a b": not a host name (see -h)`},
 		{"port in use", []string{"-listen", busy.Addr().String()}, "server: listen tcp " + busy.Addr().String() + ": bind: address already in use"},
 		{"bad listen address", []string{"-listen", "nonsense"}, "server: listen tcp: address nonsense: missing port in address"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			code, _, stderr := runOnce(tc.args...)
-			assert.Equal(t, 2, code)
-			assert.True(t, strings.HasPrefix(stderr, tc.want), "stderr: %q", stderr)
-			assert.Equal(t, 1, strings.Count(stderr, "\n"), "one line: %q", stderr)
-		})
+		t.Run(tc.name, func(t *testing.T) { runtest.AssertFails(t, run, tc.want, tc.args...) })
 	}
 
-	code, stdout, stderr := runOnce("-h")
-	assert.Equal(t, 0, code)
-	assert.Contains(t, stdout, "-implicit-tls")
-	assert.Contains(t, stdout, "Exit status")
-	assert.Empty(t, stderr)
+	runtest.AssertHelp(t, run, "-implicit-tls", "Exit status")
 }
 
 // TestServerSIGTERM runs the built program and stops it with SIGTERM, as
 // an operator or a service manager would.
 func TestServerSIGTERM(t *testing.T) {
 	cmd := exec.Command(build(t), "-listen", "127.0.0.1:0")
-	stdout := newLines()
+	stdout := runtest.NewLines()
 	cmd.Stdout = stdout
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -233,7 +211,7 @@ func TestServerSIGTERM(t *testing.T) {
 	var waitErr error
 	go func() { waitErr = cmd.Wait(); close(exited) }()
 
-	addr := stdout.waitFor(t, listeningRE, exited)[1]
+	addr := stdout.Addr(t, exited)
 	c, err := smtp.Dial(addr)
 	require.NoError(t, err)
 	require.NoError(t, c.Quit())

@@ -52,6 +52,18 @@ func Parse(fs *flag.FlagSet, args []string, stdout io.Writer, head, exitStatus s
 	return err
 }
 
+// UsageError reports err from Parse, or from the checks of the flags that
+// follow it, and returns the exit status: 0 for -h (the usage is already
+// on standard output), else 2 after one line on stderr, prefixed with the
+// program's name.
+func UsageError(stderr io.Writer, program string, err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(stderr, "%s: %v (see -h)\n", program, err)
+	return 2
+}
+
 // Certificate loads the key pair from certFile and keyFile, or, when
 // certFile is empty, makes a self-signed one for hostname and the loopback
 // addresses.
