@@ -9,15 +9,17 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/requiretls/go-requiretls/internal/testpki"
 )
 
 // plainServer runs an unwrapped go-smtp server with STARTTLS and without
 // REQUIRETLS, as most of today's Internet is.
-func plainServer(t *testing.T, pki *testPKI) string {
+func plainServer(t *testing.T, pki *testpki.Localhost) string {
 	t.Helper()
 	s := smtp.NewServer(&recorder{})
 	s.Domain = "mx.test"
-	s.TLSConfig = pki.serverConfig()
+	s.TLSConfig = pki.ServerConfig()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	go s.Serve(l)
@@ -41,14 +43,14 @@ func TestCheckMail(t *testing.T) {
 		assert.Equal(t, smtp.EnhancedCode{5, 7, 10}, se.EnhancedCode)
 	})
 	t.Run("R16 STARTTLS and keyword after TLS", func(t *testing.T) {
-		c, err := smtp.DialStartTLS(withREQUIRETLS, pki.clientConfig())
+		c, err := smtp.DialStartTLS(withREQUIRETLS, pki.ClientConfig())
 		require.NoError(t, err)
 		defer c.Close()
 		require.NoError(t, CheckMail(c))
 		require.NoError(t, c.Mail("a@example.org", &smtp.MailOptions{RequireTLS: true}))
 	})
 	t.Run("R16 STARTTLS without keyword gives 5.7.30", func(t *testing.T) {
-		c, err := smtp.DialStartTLS(without, pki.clientConfig())
+		c, err := smtp.DialStartTLS(without, pki.ClientConfig())
 		require.NoError(t, err)
 		defer c.Close()
 		err = CheckMail(c)
@@ -66,7 +68,7 @@ func TestCheckMail(t *testing.T) {
 func TestCheckMailImplicitTLSE22(t *testing.T) {
 	pki := newTestPKI(t)
 	addr, rec := startServer(t, pki, nil, true)
-	c, err := smtp.DialTLS(addr, pki.clientConfig())
+	c, err := smtp.DialTLS(addr, pki.ClientConfig())
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, CheckMail(c))

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/requiretls/go-requiretls/internal/testpki"
 	"github.com/requiretls/go-requiretls/policy"
 	"github.com/requiretls/go-requiretls/tlsstatus"
 )
@@ -25,7 +26,7 @@ type peer struct {
 
 // startPeer runs a go-smtp server: wrapped (announces REQUIRETLS after TLS)
 // or not, with STARTTLS (cert from pki) or without (pki nil), with DSN.
-func startPeer(t *testing.T, pki *testPKI, wrapped bool) peer {
+func startPeer(t *testing.T, pki *testpki.Localhost, wrapped bool) peer {
 	t.Helper()
 	rec := &recorder{}
 	var s *smtp.Server
@@ -38,7 +39,7 @@ func startPeer(t *testing.T, pki *testPKI, wrapped bool) peer {
 	s.EnableDSN = true
 	s.ErrorLog = log.New(io.Discard, "", 0)
 	if pki != nil {
-		s.TLSConfig = pki.serverConfig()
+		s.TLSConfig = pki.ServerConfig()
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -75,7 +76,7 @@ func deliver(t *testing.T, d *Dialer, p peer, a policy.Attempt) (*Conn, error) {
 func TestDialer(t *testing.T) {
 	pki := newTestPKI(t)
 	other := newTestPKI(t) // a CA the client does not trust
-	d := &Dialer{LocalName: "client.test", TLSConfig: pki.clientConfig()}
+	d := &Dialer{LocalName: "client.test", TLSConfig: pki.ClientConfig()}
 
 	reqtls := startPeer(t, pki, true)
 	starttlsOnly := startPeer(t, pki, false)
@@ -187,7 +188,7 @@ func TestDialer(t *testing.T) {
 func TestDialerImplicitTLSE22(t *testing.T) {
 	pki := newTestPKI(t)
 	addr, rec := startServer(t, pki, nil, true)
-	d := &Dialer{TLSConfig: pki.clientConfig(), ImplicitTLS: true}
+	d := &Dialer{TLSConfig: pki.ClientConfig(), ImplicitTLS: true}
 	c, err := deliver(t, d, peer{addr: addr, rec: rec}, policy.Attempt{Tag: policy.Required, Auth: policy.AuthStaticPKIX, Host: "localhost"})
 	require.NoError(t, err)
 	assert.Equal(t, policy.SendRequireTLS, c.Decision.Action)

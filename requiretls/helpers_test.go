@@ -1,15 +1,9 @@
 package requiretls
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/textproto"
 	"strings"
@@ -20,59 +14,17 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/requiretls/go-requiretls/internal/testpki"
 	"github.com/requiretls/go-requiretls/policy"
 )
 
-// testPKI is a throw-away CA and a server certificate for 127.0.0.1 and
-// localhost, generated for each test.
-type testPKI struct {
-	roots  *x509.CertPool
-	server tls.Certificate
-}
-
-func newTestPKI(t testing.TB) *testPKI {
+// newTestPKI makes a throw-away CA and a server certificate for 127.0.0.1
+// and localhost, for each test.
+func newTestPKI(t testing.TB) *testpki.Localhost {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p, err := testpki.NewLocalhost("go-requiretls test CA")
 	require.NoError(t, err)
-	ca := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "go-requiretls test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	require.NoError(t, err)
-	caCert, err := x509.ParseCertificate(caDER)
-	require.NoError(t, err)
-
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "localhost"},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
-	require.NoError(t, err)
-	roots := x509.NewCertPool()
-	roots.AddCert(caCert)
-	return &testPKI{roots: roots, server: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
-}
-
-func (p *testPKI) serverConfig() *tls.Config {
-	return &tls.Config{Certificates: []tls.Certificate{p.server}}
-}
-
-func (p *testPKI) clientConfig() *tls.Config {
-	return &tls.Config{RootCAs: p.roots, ServerName: "localhost"}
+	return p
 }
 
 // message is what the recording backend saw of one transaction.
@@ -133,12 +85,12 @@ func (r *recorder) snapshot() ([]string, []message) {
 
 // startServer runs a wrapped go-smtp server on a loopback port. With
 // implicit, the listener speaks TLS from the first byte (port 465 style).
-func startServer(t *testing.T, pki *testPKI, opts *ServerOptions, implicit bool) (string, *recorder) {
+func startServer(t *testing.T, pki *testpki.Localhost, opts *ServerOptions, implicit bool) (string, *recorder) {
 	t.Helper()
 	rec := &recorder{}
 	s := NewServer(rec, opts)
 	s.Domain = "mx.test"
-	s.TLSConfig = pki.serverConfig()
+	s.TLSConfig = pki.ServerConfig()
 	s.ReadTimeout = 10 * time.Second
 	s.WriteTimeout = 10 * time.Second
 	s.ErrorLog = log.New(io.Discard, "", 0)
@@ -153,8 +105,8 @@ func startServer(t *testing.T, pki *testPKI, opts *ServerOptions, implicit bool)
 	return l.Addr().String(), rec
 }
 
-func tlsListen(pki *testPKI) (net.Listener, error) {
-	return tls.Listen("tcp", "127.0.0.1:0", pki.serverConfig())
+func tlsListen(pki *testpki.Localhost) (net.Listener, error) {
+	return tls.Listen("tcp", "127.0.0.1:0", pki.ServerConfig())
 }
 
 // rawClient speaks SMTP line by line so tests can see exact replies.

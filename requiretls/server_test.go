@@ -66,7 +66,7 @@ func TestServerAcceptsREQUIRETLSAfterSTARTTLS(t *testing.T) {
 	c := dialRaw(t, addr, nil)
 	_, lines := c.cmd("EHLO client.test")
 	require.False(t, Offered(lines, false))
-	c.startTLS(pki.clientConfig())
+	c.startTLS(pki.ClientConfig())
 
 	code, lines := c.cmd("EHLO client.test")
 	require.Equal(t, 250, code)
@@ -84,7 +84,7 @@ func TestServerAcceptsREQUIRETLSAfterSTARTTLS(t *testing.T) {
 func TestServerImplicitTLSE22(t *testing.T) {
 	pki := newTestPKI(t)
 	addr, rec := startServer(t, pki, nil, true)
-	c := dialRaw(t, addr, pki.clientConfig())
+	c := dialRaw(t, addr, pki.ClientConfig())
 	code, lines := c.cmd("EHLO client.test")
 	require.Equal(t, 250, code)
 	assert.NotContains(t, lines, "STARTTLS")
@@ -98,7 +98,7 @@ func TestServerImplicitTLSE22(t *testing.T) {
 func TestServerTagResetBetweenTransactions(t *testing.T) {
 	pki := newTestPKI(t)
 	addr, rec := startServer(t, pki, nil, true)
-	c := dialRaw(t, addr, pki.clientConfig())
+	c := dialRaw(t, addr, pki.ClientConfig())
 	c.cmd("EHLO client.test")
 	assert.Equal(t, 250, c.send("MAIL FROM:<a@example.org> REQUIRETLS"))
 	assert.Equal(t, 250, c.send("MAIL FROM:<a@example.org>"))
@@ -120,7 +120,7 @@ func TestServerReceivedTrace(t *testing.T) {
 
 	t.Run("requiretls over TLS", func(t *testing.T) {
 		addr, rec := startServer(t, pki, opts, true)
-		c := dialRaw(t, addr, pki.clientConfig())
+		c := dialRaw(t, addr, pki.ClientConfig())
 		c.cmd("EHLO client.test")
 		require.Equal(t, 250, c.send("MAIL FROM:<a@example.org> REQUIRETLS"))
 		_, msgs := rec.snapshot()
@@ -170,13 +170,13 @@ func TestServerKeepsAUTH(t *testing.T) {
 	rec := &authRecorder{}
 	s := NewServer(rec, nil)
 	s.Domain = "mx.test"
-	s.TLSConfig = pki.serverConfig()
+	s.TLSConfig = pki.ServerConfig()
 	l, err := tlsListen(pki)
 	require.NoError(t, err)
 	go s.Serve(l)
 	t.Cleanup(func() { s.Close() })
 
-	c, err := smtp.DialTLS(l.Addr().String(), pki.clientConfig())
+	c, err := smtp.DialTLS(l.Addr().String(), pki.ClientConfig())
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, c.Auth(sasl.NewPlainClient("", "user", "secret")))
@@ -192,13 +192,13 @@ func TestServerKeepsLMTP(t *testing.T) {
 	s := NewServer(rec, nil)
 	s.LMTP = true
 	s.Domain = "mx.test"
-	s.TLSConfig = pki.serverConfig()
+	s.TLSConfig = pki.ServerConfig()
 	l, err := tlsListen(pki)
 	require.NoError(t, err)
 	go s.Serve(l)
 	t.Cleanup(func() { s.Close() })
 
-	c := dialRaw(t, l.Addr().String(), pki.clientConfig())
+	c := dialRaw(t, l.Addr().String(), pki.ClientConfig())
 	_, lines := c.cmd("LHLO client.test")
 	assert.True(t, Offered(lines, true), "R10: LMTP announces it too")
 	code, _ := c.cmd("MAIL FROM:<a@example.org> REQUIRETLS")
@@ -239,7 +239,7 @@ func TestServerREQUIRETLSWithValueE4(t *testing.T) {
 	c.cmd("EHLO client.test")
 	code, _ := c.cmd("MAIL FROM:<a@example.org> REQUIRETLS=YES")
 	assert.Equal(t, 523, code, "without TLS it is refused like any REQUIRETLS request")
-	c.startTLS(pki.clientConfig())
+	c.startTLS(pki.ClientConfig())
 	c.cmd("EHLO client.test")
 	assert.Equal(t, 250, c.send("MAIL FROM:<a@example.org> REQUIRETLS=YES"))
 	_, msgs := rec.snapshot()

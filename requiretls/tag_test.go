@@ -35,7 +35,7 @@ func TestServerTagsFromHeader(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, rec := startServer(t, pki, &ServerOptions{TrustRequireTLSESMTP: tc.trusted}, true)
-			c := dialRaw(t, addr, pki.clientConfig())
+			c := dialRaw(t, addr, pki.ClientConfig())
 			c.cmd("EHLO client.test")
 			code, _ := c.cmd(tc.mail)
 			require.Equal(t, 250, code)
@@ -56,7 +56,7 @@ func TestServerTagsFromHeader(t *testing.T) {
 func TestServerHugeHeaderStaysDefault(t *testing.T) {
 	pki := newTestPKI(t)
 	addr, rec := startServer(t, pki, nil, true)
-	c := dialRaw(t, addr, pki.clientConfig())
+	c := dialRaw(t, addr, pki.ClientConfig())
 	c.cmd("EHLO client.test")
 	c.cmd("MAIL FROM:<a@example.org>")
 	c.cmd("RCPT TO:<b@example.org>")
@@ -103,7 +103,7 @@ func TestServerFilterHeader(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, rec := startServer(t, pki, &ServerOptions{FilterHeader: true}, true)
-			c := dialRaw(t, addr, pki.clientConfig())
+			c := dialRaw(t, addr, pki.ClientConfig())
 			c.cmd("EHLO client.test")
 			code, _ := c.cmd(tc.mail)
 			require.Equal(t, 250, code)
