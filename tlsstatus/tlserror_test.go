@@ -1,69 +1,26 @@
 package tlsstatus
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/requiretls/go-requiretls/internal/testpki"
 )
 
-// testCA is a certificate authority generated for the test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "tlsstatus test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
 // leaf issues a server certificate for name, valid from notBefore to notAfter.
-func (ca *testCA) leaf(t *testing.T, name string, notBefore, notAfter time.Time) tls.Certificate {
+func leaf(t *testing.T, ca *testpki.CA, name string, notBefore, notAfter time.Time) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	c, err := ca.Issue(notBefore, notAfter, name)
 	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: name},
-		DNSNames:     []string{name},
-		NotBefore:    notBefore,
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	require.NoError(t, err)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return c
 }
 
 // handshake runs a real TLS handshake over loopback TCP (buffered, unlike
@@ -102,13 +59,15 @@ func handshake(t *testing.T, server *tls.Config, client *tls.Config) error {
 // "!requiretls:nocertmatch" under enforce; other handshake failures leave
 // the outcome undecided ("requiretls?").
 func TestClassifyTLSError(t *testing.T) {
-	ca := newTestCA(t)
-	other := newTestCA(t)
+	ca, err := testpki.NewCA("tlsstatus test CA")
+	require.NoError(t, err)
+	other, err := testpki.NewCA("tlsstatus test CA")
+	require.NoError(t, err)
 	now := time.Now()
-	good := ca.leaf(t, "mx.example.net", now.Add(-time.Hour), now.Add(time.Hour))
-	expired := ca.leaf(t, "mx.example.net", now.Add(-2*time.Hour), now.Add(-time.Hour))
-	notYet := ca.leaf(t, "mx.example.net", now.Add(time.Hour), now.Add(2*time.Hour))
-	untrusted := other.leaf(t, "mx.example.net", now.Add(-time.Hour), now.Add(time.Hour))
+	good := leaf(t, ca, "mx.example.net", now.Add(-time.Hour), now.Add(time.Hour))
+	expired := leaf(t, ca, "mx.example.net", now.Add(-2*time.Hour), now.Add(-time.Hour))
+	notYet := leaf(t, ca, "mx.example.net", now.Add(time.Hour), now.Add(2*time.Hour))
+	untrusted := leaf(t, other, "mx.example.net", now.Add(-time.Hour), now.Add(time.Hour))
 
 	nocertmatch := Feature{Name: RequireTLS, Final: NoCertMatch, Violation: true}
 	undecided := Feature{Name: RequireTLS, Undecided: true}
@@ -133,7 +92,7 @@ func TestClassifyTLSError(t *testing.T) {
 			if tt.server != nil {
 				tt.server(server)
 			}
-			client := &tls.Config{RootCAs: ca.pool, ServerName: tt.serverName, MaxVersion: tls.VersionTLS13}
+			client := &tls.Config{RootCAs: ca.Pool, ServerName: tt.serverName, MaxVersion: tls.VersionTLS13}
 			if tt.server != nil {
 				client.MaxVersion = tls.VersionTLS12
 			}
