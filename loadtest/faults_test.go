@@ -77,7 +77,7 @@ func (c *rawClient) startTLS() {
 	c.tb.Helper()
 	require.Equal(c.tb, 250, c.cmd("EHLO raw.loadtest"))
 	require.Equal(c.tb, 220, c.cmd("STARTTLS"))
-	tc := tls.Client(c.conn, testPKI().clientConfig())
+	tc := tls.Client(c.conn, testPKI().ClientConfig())
 	require.NoError(c.tb, tc.Handshake())
 	c.conn, c.r = tc, bufio.NewReader(tc)
 	require.Equal(c.tb, 250, c.cmd("EHLO raw.loadtest"))
@@ -157,7 +157,7 @@ func TestServerFaults(t *testing.T) {
 		go func() {
 			defer goodWG.Done()
 			take := func() (int, bool) { return int(next.Add(1) - 1), !stop.Load() }
-			if err := sendSession(srv, i%2 == 1, testPKI().clientConfig(), take); err != nil {
+			if err := sendSession(srv, i%2 == 1, testPKI().ClientConfig(), take); err != nil {
 				goodMu.Lock()
 				goodErrs = append(goodErrs, err)
 				goodMu.Unlock()
@@ -299,7 +299,7 @@ func TestServerFaults(t *testing.T) {
 	require.Empty(t, goodErrs, "well-behaved sessions are unaffected")
 	last := afterBase + len(faults)
 	// A new session after all faults works.
-	require.NoError(t, sendSession(srv, true, testPKI().clientConfig(), once(last)))
+	require.NoError(t, sendSession(srv, true, testPKI().ClientConfig(), once(last)))
 
 	srv.stop(t)
 	lc.check(t)

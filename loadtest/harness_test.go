@@ -154,7 +154,7 @@ func startServer(tb testing.TB, st *store, wrapped bool, opts *requiretls.Server
 	s := smtp.NewServer(be)
 	s.EnableREQUIRETLS = true
 	s.Domain = "mx.loadtest"
-	s.TLSConfig = testPKI().serverConfig()
+	s.TLSConfig = testPKI().ServerConfig()
 	s.ReadTimeout = 30 * time.Second
 	s.WriteTimeout = 30 * time.Second
 	s.MaxMessageBytes = 1 << 20

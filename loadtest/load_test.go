@@ -30,7 +30,7 @@ func runLoad(tb testing.TB, cfg loadConfig) time.Duration {
 	lc := newLeakCheck(tb)
 	st := newStore()
 	srv := startServer(tb, st, cfg.wrapped, nil, nil)
-	clientTLS := testPKI().clientConfig()
+	clientTLS := testPKI().ClientConfig()
 
 	var next atomic.Int64
 	var mu sync.Mutex

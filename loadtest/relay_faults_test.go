@@ -55,7 +55,7 @@ func (h *hop) read() string {
 
 // handshake runs TLS as the server; false if it failed.
 func (h *hop) handshake() bool {
-	tc := tls.Server(h.conn, testPKI().serverConfig())
+	tc := tls.Server(h.conn, testPKI().ServerConfig())
 	if tc.Handshake() != nil {
 		return false
 	}
@@ -116,7 +116,7 @@ func startHop(t *testing.T, script func(h *hop)) (addr string, h *hop, done chan
 // relay is what a relay does with one message and one host: dial under
 // the policy and, if allowed, send.
 func relay(addr string, a policy.Attempt) (*requiretls.Conn, error) {
-	d := &requiretls.Dialer{LocalName: "relay.loadtest", TLSConfig: testPKI().clientConfig(), Timeout: 10 * time.Second}
+	d := &requiretls.Dialer{LocalName: "relay.loadtest", TLSConfig: testPKI().ClientConfig(), Timeout: 10 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c, err := d.Dial(ctx, addr, a)
