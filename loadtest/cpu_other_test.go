@@ -1,0 +1,8 @@
+//go:build !unix
+
+package loadtest
+
+import "time"
+
+// cpuTime is not measured here; BenchmarkLoad then reports 0 cpu-ns/op.
+func cpuTime() time.Duration { return 0 }
