@@ -385,6 +385,11 @@ func parseInline(s string, start, end int) (Item, error) {
 			return &ParseError{Input: s, Offset: ts + eq, Err: ErrSyntax, Msg: "'=' without key"}
 		}
 		value := strings.TrimSpace(s[ts+eq+1 : te])
+		if i := strings.IndexAny(value, "{}"); i >= 0 {
+			// A braced result could not be printed back; Postfix would
+			// reject it at lookup as a nested table anyway.
+			return &ParseError{Input: s, Offset: strings.Index(s[ts:te], value) + ts + i, Err: ErrSyntax, Msg: "brace in inline value"}
+		}
 		if err := t.add(key, newResult(value), ts); err != nil {
 			pe := err.(*ParseError)
 			pe.Input = s

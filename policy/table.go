@@ -101,9 +101,6 @@ type Entry struct {
 func Inline(entries ...Entry) (Item, error) {
 	t := &inline{m: make(map[string]result, len(entries)), keys: make([]string, 0, len(entries))}
 	for _, e := range entries {
-		if strings.ContainsAny(e.Key, " \t\r\n,{}=$") {
-			return Item{}, &ParseError{Input: e.Key, Err: ErrSyntax, Msg: "invalid character in inline key"}
-		}
 		if err := t.add(e.Key, result{text: e.Level.String(), level: e.Level}, 0); err != nil {
 			return Item{}, err
 		}
@@ -111,7 +108,15 @@ func Inline(entries ...Entry) (Item, error) {
 	return Item{kind: kindInline, inline: t}, nil
 }
 
+// badKeyChars cannot appear in an inline key: they separate items, entries
+// and key from value, or start an expansion, so a key holding one could not
+// be printed back in Postfix syntax.
+const badKeyChars = " \t\r\n,{}=$"
+
 func (t *inline) add(key string, r result, off int) error {
+	if i := strings.IndexAny(key, badKeyChars); i >= 0 {
+		return &ParseError{Input: key, Offset: off + i, Err: ErrSyntax, Msg: "invalid character in inline key"}
+	}
 	k, err := normalizeKey(key)
 	if err != nil {
 		return &ParseError{Input: key, Offset: off, Err: ErrIDN, Msg: "malformed domain name " + quote(key)}

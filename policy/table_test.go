@@ -241,6 +241,9 @@ func TestParseMalformed(t *testing.T) {
 		{"empty expansion", "${}", policy.ErrSyntax, 0},
 		{"unterminated domain_to_ascii", "${domain_to_ascii{x}", policy.ErrSyntax, 0},
 		{"malformed inline U-label", "inline:{{-π.example = disable}}", policy.ErrIDN, 9},
+		{"brace in inline key (fuzz crasher: did not print back)", "inline:{{{{{{{{=}}}}}}}0}", policy.ErrSyntax, 16},
+		{"brace in inline key", "inline:{{a{x}=b}}", policy.ErrSyntax, 10},
+		{"brace in inline value", "inline:{a={b}}", policy.ErrSyntax, 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
