@@ -220,6 +220,7 @@ type dialSession struct {
 	a    policy.Attempt
 	ctx  context.Context
 	conn net.Conn
+	lim  *limitedConn // under text: bounds each reply
 	text *textproto.Conn
 	cfg  *tls.Config
 
@@ -241,7 +242,7 @@ func (s *dialSession) run() (*Conn, error) {
 		}
 	}
 	if s.text == nil {
-		s.text = textproto.NewConn(s.conn)
+		s.newText()
 	}
 	if _, _, err := s.exchange("", 220); err != nil {
 		return nil, fmt.Errorf("requiretls: greeting: %w", err)
@@ -320,6 +321,7 @@ func (s *dialSession) exchange(cmd string, want int) (int, string, error) {
 		deadline = d
 	}
 	s.conn.SetDeadline(deadline)
+	s.lim.left = maxReply
 	if cmd != "" {
 		if err := s.text.PrintfLine("%s", cmd); err != nil {
 			return 0, "", err
@@ -332,6 +334,38 @@ func (s *dialSession) exchange(cmd string, want int) (int, string, error) {
 		return code, msg, errors.New("requiretls: unexpected data after the reply")
 	}
 	return code, msg, err
+}
+
+// maxReply bounds the bytes of one reply the Dialer reads (greeting, EHLO,
+// STARTTLS). net/textproto takes lines without a reply code as part of a
+// multi-line reply, so a server that never ends one would otherwise cost
+// memory until the timeout; real EHLO replies are well under 4 KiB.
+const maxReply = 64 << 10
+
+var errReplyTooLong = errors.New("requiretls: reply longer than 64 KiB")
+
+// limitedConn fails reads once left bytes have been read.
+type limitedConn struct {
+	net.Conn
+	left int
+}
+
+func (c *limitedConn) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errReplyTooLong
+	}
+	if len(p) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.Conn.Read(p)
+	c.left -= n
+	return n, err
+}
+
+// newText starts reading and writing commands on s.conn.
+func (s *dialSession) newText() {
+	s.lim = &limitedConn{Conn: s.conn}
+	s.text = textproto.NewConn(s.lim)
 }
 
 // hello sends EHLO, and HELO if EHLO is refused (no extensions then).
@@ -370,7 +404,7 @@ func (s *dialSession) handshake() error {
 	}
 	cs := tc.ConnectionState()
 	s.conn, s.tls = tc, &cs
-	s.text = textproto.NewConn(tc)
+	s.newText()
 	return nil
 }
 

@@ -224,3 +224,26 @@ func mustMessages(p peer) []message {
 	_, msgs := p.rec.snapshot()
 	return msgs
 }
+
+func TestDialerEndlessReply(t *testing.T) {
+	// A server whose greeting never ends: the Dialer gives up after
+	// maxReply bytes instead of buffering until the timeout.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		line := []byte("220-" + strings.Repeat("x", 70) + "\r\nno reply code here\r\n")
+		for {
+			if _, err := c.Write(line); err != nil {
+				return
+			}
+		}
+	}()
+	_, err = (&Dialer{}).Dial(context.Background(), l.Addr().String(), policy.Attempt{Tag: policy.Required, Level: policy.Opportunistic})
+	require.ErrorIs(t, err, errReplyTooLong)
+}

@@ -36,7 +36,9 @@ func (s *session) scanTag(r io.Reader) (policy.Tag, io.Reader, error) {
 		err := scanErr
 		if err == nil && tag == policy.Required {
 			head, err = header.SetRaw(head, header.LineRequireTLSESMTPYes)
-		} else if err == nil && facts.RequireTLSESMTP {
+		} else if err == nil && mentions(head, header.FieldRequireTLSESMTP) {
+			// Malformed copies too ("yes\x00", "yes (x)"): a reader on the
+			// trusted return path might be more lenient than ours.
 			head, err = header.RemoveRaw(head, header.FieldRequireTLSESMTP)
 		}
 		if err != nil {
@@ -44,4 +46,9 @@ func (s *session) scanTag(r io.Reader) (policy.Tag, io.Reader, error) {
 		}
 	}
 	return tag, io.MultiReader(bytes.NewReader(head), r), nil
+}
+
+// mentions reports whether b contains name, ignoring ASCII case.
+func mentions(b []byte, name string) bool {
+	return bytes.Contains(bytes.ToLower(b), bytes.ToLower([]byte(name)))
 }
