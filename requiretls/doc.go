@@ -14,7 +14,12 @@
 //     [ErrEncryptionNeeded] (523 5.7.10); go-smtp v0.25.1 accepts it;
 //   - each message's tag (RFC 8689 Section 4.1) is worked out and handed to a
 //     session that implements [Tagger];
-//   - optionally a Received: trace field records "with ESMTPS (requiretls)".
+//   - optionally a Received: trace field records "with ESMTPS (requiretls)";
+//   - optionally ([ServerOptions.FilterHeader]) the Postfix header field
+//     "Require-TLS-ESMTP: yes" carries the tag through a content filter,
+//     inserted without ever splitting a line or creating a bare CR or LF, and
+//     honoured only on listeners the caller trusts
+//     ([ServerOptions.TrustRequireTLSESMTP]).
 //
 // Everything else reaches the wrapped backend unchanged.
 //

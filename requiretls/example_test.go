@@ -1,6 +1,7 @@
 package requiretls_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -71,4 +72,36 @@ func ExampleCheckMail() {
 	if err := c.Mail("roger@example.org", &smtp.MailOptions{RequireTLS: true}); err != nil {
 		log.Fatal(err)
 	}
+}
+
+func ExampleDialer_Dial() {
+	ctx := context.Background()
+	vars := map[string]string{"mydomain": "example.org"}
+	pol, err := policy.Parse(policy.DefaultSMTPPolicy, &policy.ParseOptions{
+		Vars: func(name string) (string, bool) { v, ok := vars[name]; return v, ok },
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	d := &requiretls.Dialer{LocalName: "mx.example.org"}
+	conn, err := d.Dial(ctx, "mx.example.net:25", policy.Attempt{
+		Tag:   policy.Required, // the message came with MAIL FROM:<...> REQUIRETLS
+		Level: pol.Lookup("example.net"),
+		Host:  "mx.example.net",
+		Auth:  policy.AuthMTASTS, // the caller validated the MX with MTA-STS
+	})
+	var pe *requiretls.PolicyError
+	if errors.As(err, &pe) {
+		// Skip this MX, bounce with pe.Reply() (5.7.30 or 5.7.10), or defer.
+		log.Printf("%s tls=%s: %s", pe.Decision.Action, pe.Field(), pe.Decision.Reason())
+		return
+	} else if err != nil {
+		log.Fatal(err) // a network error: try again later
+	}
+	defer conn.Client.Close()
+	if err := conn.Mail("alice@example.org", nil); err != nil { // REQUIRETLS only if decided
+		log.Fatal(err)
+	}
+	// conn.Client.Rcpt, conn.Client.Data, conn.Client.Quit as usual.
+	log.Printf("tls=%s", conn.Field())
 }
