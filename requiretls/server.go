@@ -18,7 +18,9 @@ type ServerOptions struct {
 	// Received, when true, prepends to each message a Received: trace field
 	// (RFC 5321 Section 4.4) whose with-protocol says "ESMTPS" on a TLS
 	// session and which carries the comment "(requiretls)" when the message
-	// requested REQUIRETLS, as mox does. RFC 8689 defines no trace
+	// requested REQUIRETLS, as mox does. An EHLO name or recipient that
+	// could break the field (a control character, space or one of "()<>;")
+	// is written as "unknown" or left out. RFC 8689 defines no trace
 	// information (checklist E21); off by default.
 	Received bool
 	// Hostname is this server's name in the Received field's "by" clause.
@@ -189,9 +191,16 @@ func (s *session) received() string {
 	if s.opts.Now != nil {
 		now = s.opts.Now
 	}
+	// The EHLO argument and the recipient come from the client, and go-smtp
+	// lets any byte but a space through, a bare CR included: copied into
+	// the header section as they are, they could add lines of their own.
+	helo := s.conn.Hostname()
+	if !traceSafe(helo) {
+		helo = "unknown"
+	}
 	var b strings.Builder
 	b.WriteString("Received: from ")
-	b.WriteString(s.conn.Hostname())
+	b.WriteString(helo)
 	if ip, _, err := net.SplitHostPort(s.conn.Conn().RemoteAddr().String()); err == nil {
 		b.WriteString(" ([")
 		if strings.Contains(ip, ":") {
@@ -207,7 +216,7 @@ func (s *session) received() string {
 	if s.requireTLS {
 		b.WriteString(" (requiretls)")
 	}
-	if s.rcpts == 1 {
+	if s.rcpts == 1 && traceSafe(s.rcpt) {
 		b.WriteString("\r\n\tfor <")
 		b.WriteString(s.rcpt)
 		b.WriteString(">")
@@ -216,6 +225,18 @@ func (s *session) received() string {
 	b.WriteString(now().Format(time.RFC1123Z))
 	b.WriteString("\r\n")
 	return b.String()
+}
+
+// traceSafe reports whether a value from the client may be copied into the
+// Received field: no control character, space or DEL that could break the
+// line, and none of "()<>;" that delimit its clauses (RFC 5321 Section 4.4).
+func traceSafe(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= ' ' || c == 0x7f || strings.IndexByte("()<>;", c) >= 0 {
+			return false
+		}
+	}
+	return v != ""
 }
 
 // authSession forwards AUTH to a wrapped smtp.AuthSession.

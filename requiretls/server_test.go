@@ -248,3 +248,29 @@ func TestServerREQUIRETLSWithValueE4(t *testing.T) {
 	_, err := ParseMail("MAIL FROM:<a@example.org> REQUIRETLS=YES")
 	assert.ErrorIs(t, err, ErrValue, "the standalone parser refuses it")
 }
+
+// E21: the Received field is built from the client's EHLO argument and RCPT
+// address, which go-smtp passes on with any byte but space (a bare CR
+// included). Copying those into the header section would create the bare
+// CR that FilterHeader refuses elsewhere (SMTP smuggling class).
+func TestServerReceivedNoBareCRE21(t *testing.T) {
+	pki := newTestPKI(t)
+	addr, rec := startServer(t, pki, &ServerOptions{Received: true}, false)
+	c := dialRaw(t, addr, nil)
+	c.cmd("EHLO evil\rX-Injected:helo")
+	code, lines := c.cmd("MAIL FROM:<a@example.org>")
+	require.Equal(t, 250, code, lines)
+	code, lines = c.cmd("RCPT TO:<b@example.org\rX-Injected:rcpt>")
+	require.Equal(t, 250, code, lines)
+	code, lines = c.cmd("DATA")
+	require.Equal(t, 354, code, lines)
+	require.NoError(t, c.text.PrintfLine("%s.", body))
+	code, lines = c.read()
+	require.Equal(t, 250, code, lines)
+	_, msgs := rec.snapshot()
+	require.Len(t, msgs, 1)
+	head, _, _ := strings.Cut(msgs[0].data, body)
+	assert.True(t, strings.HasPrefix(head, "Received: "), head)
+	assert.NotContains(t, strings.ReplaceAll(head, "\r\n", ""), "\r", "bare CR in %q", head)
+	assert.NotContains(t, head, "X-Injected")
+}
