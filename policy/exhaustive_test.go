@@ -74,7 +74,8 @@ func TestEvaluateExhaustive(t *testing.T) {
 		d := policy.Evaluate(a)
 		send := d.Action == policy.SendRequireTLS || d.Action == policy.SendWithout
 
-		// The safety property: R12-R16, R27, R31, R57-R59.
+		// The safety property: R1 R12-R16, R27, R31, R57-R59 (a REQUIRETLS
+		// message goes only over a TLS session meeting every requirement).
 		if a.Tag == policy.Required && !a.NullSender && a.Level == policy.Enforce && send {
 			require.Equal(t, policy.SendRequireTLS, d.Action, "%+v", a)
 			require.True(t, a.Stage == policy.AfterTLSEHLO && authenticating(a.Auth) && tlsUp(a) &&
@@ -91,7 +92,8 @@ func TestEvaluateExhaustive(t *testing.T) {
 		if a.Tag == policy.Required && !a.NullSender && a.Level == policy.OpportunisticSTARTTLS && send {
 			require.True(t, tlsUp(a), "%+v", a)
 		}
-		// E9 R27 R49: a bounce is never held back for lack of REQUIRETLS.
+		// E9 R27 R49: a bounce is never held back for lack of REQUIRETLS,
+		// and E10: policy never asks to bounce a bounce (RFC 5321 Section 6.1).
 		if a.NullSender {
 			require.NotEqual(t, policy.Bounce, d.Action, "%+v", a)
 			if d.Action == policy.Skip || d.Action == policy.Defer {
@@ -99,7 +101,9 @@ func TestEvaluateExhaustive(t *testing.T) {
 			}
 			require.False(t, d.RetHdrs, "RFC 3461 Section 6.1")
 		}
-		// R19 R20 R62 E12: other tags are never vetoed by REQUIRETLS.
+		// R19 R20 R62 E12: other tags are never vetoed by REQUIRETLS; R56:
+		// the Section 8 checks (STARTTLS stripping, certificate, MX) do not
+		// apply to a TLS-Required: No message.
 		if a.Tag != policy.Required {
 			require.Contains(t, []policy.Action{policy.Continue, policy.SendWithout, policy.Skip, policy.Defer}, d.Action)
 			require.Equal(t, tlsstatus.Feature{}, d.Feature)
@@ -110,6 +114,16 @@ func TestEvaluateExhaustive(t *testing.T) {
 			}
 		} else {
 			require.False(t, d.CapTLS, "R25 REQUIRETLS wins")
+		}
+		// R30: the facts that stop a REQUIRETLS message on a usable session
+		// do not stop an untagged one, so the session may carry other,
+		// unprotected messages before QUIT.
+		if a.Tag == policy.Required && (d.Action == policy.Skip || d.Action == policy.Bounce) && d.Code != policy.Code475 {
+			u := a
+			u.Tag = policy.Default
+			if du := policy.Evaluate(u); du.Code != policy.Code475 { // a failed handshake leaves no session
+				require.Contains(t, []policy.Action{policy.Continue, policy.SendWithout}, du.Action, "R30 %+v", a)
+			}
 		}
 		// R29 E19: failures are soft while hosts remain, final on the last.
 		switch d.Action {

@@ -76,6 +76,30 @@ func TestEvaluate(t *testing.T) {
 			with(func(a *policy.Attempt) { a.Auth = policy.AuthStaticPKIX; a.RequireTLSAnnounced = false }),
 			policy.Bounce, policy.Code5730, "!requiretls:none",
 			"Sender requested REQUIRETLS, but no server was found that supports REQUIRETLS. The last attempted server was mx.example.com"},
+		{"E13 implicit MX needs no DNSSEC or MTA-STS, only a certificate for the domain",
+			with(func(a *policy.Attempt) { a.Host = "example.com"; a.Auth = policy.AuthStaticPKIX; a.TLSLevel = tlsstatus.Verify }),
+			policy.SendRequireTLS, policy.NoCode, "requiretls", ""},
+		{"E13 implicit MX whose certificate does not match the domain",
+			with(func(a *policy.Attempt) {
+				a.Host = "example.com"
+				a.Auth = policy.AuthStaticPKIX
+				a.Stage = policy.AfterSTARTTLS
+				a.Cert = policy.CertNameMismatch
+			}),
+			policy.Bounce, policy.Code5710, "!requiretls:nocertmatch",
+			"Sender requested REQUIRETLS, but no matching server certificate was found. The last attempted server was example.com"},
+		{"E15 DANE-EE(3) match counts as authenticated and name-matched", good(), policy.SendRequireTLS, policy.NoCode, "requiretls", ""},
+		{"E15 DANE without a TLSA match is untrusted",
+			with(func(a *policy.Attempt) { a.Cert = policy.CertUntrusted; a.MoreHosts = true }),
+			policy.Skip, policy.Code5710, "!requiretls:nocertmatch",
+			"Sender requested REQUIRETLS, but no trusted server certificate was found. The last attempted server was mx.example.com"},
+		{"E17 MTA-STS mode enforce validates the MX",
+			with(func(a *policy.Attempt) { a.Auth = policy.AuthMTASTS; a.TLSLevel = tlsstatus.Verify }),
+			policy.SendRequireTLS, policy.NoCode, "requiretls", ""},
+		{"E17 MTA-STS mode none validates nothing",
+			with(func(a *policy.Attempt) { a.Stage = policy.BeforeConnect; a.Auth = policy.AuthNone; a.TLSLevel = tlsstatus.May }),
+			policy.Bounce, policy.Code5710, "!requiretls:nocertmatch",
+			"Sender requested REQUIRETLS, but my configured TLS security level 'may' disables certificate matching. The last attempted server was mx.example.com"},
 		{"R13 R57 E18 no STARTTLS is 5.7.30 as in Postfix",
 			with(func(a *policy.Attempt) { a.Stage = policy.AfterEHLO; a.STARTTLSOffered = false }),
 			policy.Bounce, policy.Code5730, "!requiretls:nostarttls",
@@ -208,6 +232,9 @@ func TestEvaluate(t *testing.T) {
 				a.Stage = policy.AfterEHLO
 				a.STARTTLSOffered = false
 			}),
+			policy.SendWithout, policy.NoCode, "", ""},
+		{"R3 TLS-Required: No goes to a next hop without REQUIRETLS, even under enforce",
+			with(func(a *policy.Attempt) { a.Tag = policy.NotRequired; a.RequireTLSAnnounced = false }),
 			policy.SendWithout, policy.NoCode, "", ""},
 		{"R20 TLS-Required: No negotiates STARTTLS if offered",
 			with(func(a *policy.Attempt) { a.Tag = policy.NotRequired; a.Stage = policy.AfterEHLO }),
