@@ -77,7 +77,11 @@ func TestEvaluate(t *testing.T) {
 			policy.Bounce, policy.Code5730, "!requiretls:none",
 			"Sender requested REQUIRETLS, but no server was found that supports REQUIRETLS. The last attempted server was mx.example.com"},
 		{"E13 implicit MX needs no DNSSEC or MTA-STS, only a certificate for the domain",
-			with(func(a *policy.Attempt) { a.Host = "example.com"; a.Auth = policy.AuthStaticPKIX; a.TLSLevel = tlsstatus.Verify }),
+			with(func(a *policy.Attempt) {
+				a.Host = "example.com"
+				a.Auth = policy.AuthStaticPKIX
+				a.TLSLevel = tlsstatus.Verify
+			}),
 			policy.SendRequireTLS, policy.NoCode, "requiretls", ""},
 		{"E13 implicit MX whose certificate does not match the domain",
 			with(func(a *policy.Attempt) {
@@ -97,7 +101,11 @@ func TestEvaluate(t *testing.T) {
 			with(func(a *policy.Attempt) { a.Auth = policy.AuthMTASTS; a.TLSLevel = tlsstatus.Verify }),
 			policy.SendRequireTLS, policy.NoCode, "requiretls", ""},
 		{"E17 MTA-STS mode none validates nothing",
-			with(func(a *policy.Attempt) { a.Stage = policy.BeforeConnect; a.Auth = policy.AuthNone; a.TLSLevel = tlsstatus.May }),
+			with(func(a *policy.Attempt) {
+				a.Stage = policy.BeforeConnect
+				a.Auth = policy.AuthNone
+				a.TLSLevel = tlsstatus.May
+			}),
 			policy.Bounce, policy.Code5710, "!requiretls:nocertmatch",
 			"Sender requested REQUIRETLS, but my configured TLS security level 'may' disables certificate matching. The last attempted server was mx.example.com"},
 		{"R13 R57 E18 no STARTTLS is 5.7.30 as in Postfix",
