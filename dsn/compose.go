@@ -55,7 +55,7 @@ type Recipient struct {
 // original message, and how the original was received.
 type Report struct {
 	From    string    // required: the DSN's From field, e.g. "MAILER-DAEMON@mx.example.org (Mail Delivery System)"
-	To      string    // required: the original envelope sender, who receives the DSN
+	To      string    // required: the original envelope sender, who receives the DSN; never "<>" (RFC 5321 Section 6.1)
 	Date    time.Time // zero: time.Now()
 	MsgID   string    // the DSN's Message-ID, "<...>"; empty: omitted
 	Subject string    // empty: chosen from the actions, as Postfix does
@@ -106,6 +106,11 @@ func (rep *Report) validate() error {
 	bad := func(msg string) error { return fmt.Errorf("%w: %s", ErrInvalidReport, msg) }
 	if rep.From == "" || rep.To == "" || rep.ReportingMTA == "" {
 		return bad("From, To and ReportingMTA are required")
+	}
+	if strings.TrimSpace(rep.To) == "<>" {
+		// RFC 5321 Section 6.1: no notification to a null reverse path,
+		// so no DSN about a DSN (checklist E10).
+		return bad("To is the null reverse path: a bounce is never bounced")
 	}
 	if len(rep.Recipients) == 0 {
 		return bad("no recipients") // RFC 3464 Section 2.1: 1* per-recipient-fields
