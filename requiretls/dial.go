@@ -45,8 +45,10 @@ type Dialer struct {
 	// instead of with STARTTLS. Its first EHLO counts as the post-TLS one
 	// (checklist E22).
 	ImplicitTLS bool
-	// Timeout bounds each exchange of the greeting, EHLO and STARTTLS. If
-	// zero, 5 minutes (RFC 5321 Section 4.5.3.2).
+	// Timeout bounds each step of Dial: the greeting, each EHLO (the
+	// smtp.Client's included), STARTTLS and the TLS handshake. If zero, 5
+	// minutes (RFC 5321 Section 4.5.3.2). The context passed to Dial bounds
+	// the whole; neither applies once Dial has returned.
 	Timeout time.Duration
 }
 
@@ -172,7 +174,8 @@ func logField(a policy.Attempt, tlsUp, undecided bool, reqtls tlsstatus.Feature)
 // filled in by Dial. When the policy decides Skip, Bounce or Defer, Dial
 // sends QUIT, closes the connection and returns a [*PolicyError]. Network
 // errors before any decision are returned as they are: treat them as a
-// temporary failure of this host ("requiretls?" in Postfix's log).
+// temporary failure of this host ("requiretls?" in Postfix's log). When ctx
+// ends first, the error wraps ctx.Err().
 func (d *Dialer) Dial(ctx context.Context, addr string, a policy.Attempt) (*Conn, error) {
 	a.Stage = policy.BeforeConnect
 	if dec := policy.Evaluate(a); isFinal(dec.Action) {
@@ -192,6 +195,12 @@ func (d *Dialer) Dial(ctx context.Context, addr string, a policy.Attempt) (*Conn
 	c, err := s.run()
 	if err != nil {
 		raw.Close()
+		var pe *PolicyError
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) && !(errors.As(err, &pe) && pe.Err == nil) {
+			// The I/O error (or the failed handshake the policy judged)
+			// is only the way the cancellation showed.
+			err = fmt.Errorf("requiretls: %w: %w", cerr, err)
+		}
 		return nil, err
 	}
 	return c, nil
@@ -231,7 +240,9 @@ type dialSession struct {
 }
 
 func (s *dialSession) run() (*Conn, error) {
-	stop := context.AfterFunc(s.ctx, func() { s.conn.SetDeadline(time.Unix(1, 0)) })
+	// s.conn becomes the TLS connection later; its deadlines are raw's.
+	raw := s.conn
+	stop := context.AfterFunc(s.ctx, func() { raw.SetDeadline(aLongTimeAgo) })
 	defer stop()
 
 	if s.d.ImplicitTLS {
@@ -310,8 +321,12 @@ func (s *dialSession) run() (*Conn, error) {
 	return s.handOver(dec)
 }
 
-// exchange sends cmd (none if empty) and reads one reply.
-func (s *dialSession) exchange(cmd string, want int) (int, string, error) {
+// aLongTimeAgo is a deadline that makes pending and future I/O fail at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// deadline is when an exchange starting now must end: Timeout from now, or
+// ctx's deadline if that is sooner.
+func (s *dialSession) deadline() time.Time {
 	timeout := s.d.Timeout
 	if timeout == 0 {
 		timeout = 5 * time.Minute
@@ -320,7 +335,22 @@ func (s *dialSession) exchange(cmd string, want int) (int, string, error) {
 	if d, ok := s.ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	s.conn.SetDeadline(deadline)
+	return deadline
+}
+
+// setDeadline sets t on conn, or a past deadline once ctx is done. Checking
+// ctx after setting t means a cancellation is never overwritten: either it
+// is seen here, or the AfterFunc in run sets its deadline after this one.
+func (s *dialSession) setDeadline(conn net.Conn, t time.Time) {
+	conn.SetDeadline(t)
+	if s.ctx.Err() != nil {
+		conn.SetDeadline(aLongTimeAgo)
+	}
+}
+
+// exchange sends cmd (none if empty) and reads one reply.
+func (s *dialSession) exchange(cmd string, want int) (int, string, error) {
+	s.setDeadline(s.conn, s.deadline())
 	s.lim.left = maxReply
 	if cmd != "" {
 		if err := s.text.PrintfLine("%s", cmd); err != nil {
@@ -398,6 +428,7 @@ func (s *dialSession) handshake() error {
 		return nil
 	}
 	tc := tls.Client(s.conn, cfg)
+	s.setDeadline(s.conn, s.deadline())
 	if err := tc.HandshakeContext(s.ctx); err != nil {
 		s.a.Handshake = policy.HandshakeFailed
 		return fmt.Errorf("requiretls: TLS handshake: %w", err)
@@ -461,17 +492,16 @@ func (s *dialSession) fail(dec policy.Decision, err error) error {
 }
 
 // handOver gives the greeted connection to an smtp.Client. go-smtp reads a
-// greeting before its first command, so the Dialer replays one.
+// greeting before its first command, so the Dialer replays one. The
+// Client's EHLO is still part of Dial: Timeout and ctx bound it.
 func (s *dialSession) handOver(dec policy.Decision) (*Conn, error) {
-	s.conn.SetDeadline(time.Time{})
-	if s.text.R.Buffered() > 0 {
-		return nil, errors.New("requiretls: unexpected data from the server")
-	}
-	greeted := &replayConn{Conn: s.conn, pending: []byte("220 go-requiretls session resumed\r\n")}
+	greeted := &replayConn{Conn: s.conn, pending: []byte("220 go-requiretls session resumed\r\n"), dialing: s}
 	c := smtp.NewClient(greeted)
 	if err := c.Hello(helloName(s.d.LocalName)); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("requiretls: EHLO: %w", err)
 	}
+	greeted.dialing = nil
+	s.conn.SetDeadline(time.Time{})
 	return &Conn{
 		Client: c, Decision: dec, Attempt: s.a, TLS: s.tls, CertErr: s.certErr,
 		EHLO: s.ehlo, TLSEHLO: s.tlsEHLO,
@@ -485,10 +515,24 @@ func helloName(n string) string {
 	return n
 }
 
-// replayConn returns pending before reading from the connection.
+// replayConn returns pending before reading from the connection. While
+// dialing is set, the deadlines the smtp.Client sets are kept within the
+// Dialer's.
 type replayConn struct {
 	net.Conn
 	pending []byte
+	dialing *dialSession
+}
+
+func (c *replayConn) SetDeadline(t time.Time) error {
+	if c.dialing == nil {
+		return c.Conn.SetDeadline(t)
+	}
+	if d := c.dialing.deadline(); t.IsZero() || d.Before(t) {
+		t = d
+	}
+	c.dialing.setDeadline(c.Conn, t)
+	return nil
 }
 
 func (c *replayConn) Read(p []byte) (int, error) {

@@ -1,10 +1,13 @@
 package requiretls
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"log"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -246,4 +249,110 @@ func TestDialerEndlessReply(t *testing.T) {
 	}()
 	_, err = (&Dialer{}).Dial(context.Background(), l.Addr().String(), policy.Attempt{Tag: policy.Required, Level: policy.Opportunistic})
 	require.ErrorIs(t, err, errReplyTooLong)
+}
+
+// stallServer accepts one connection, plays script on it (TLS after a
+// "STARTTLS" line when cfg is set), then signals stalled and reads until the
+// client goes away, never answering again.
+func stallServer(t *testing.T, cfg *tls.Config, implicit bool, script func(c net.Conn, r *bufio.Reader) net.Conn) (string, <-chan struct{}) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	stalled := make(chan struct{})
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if implicit {
+			c = tls.Server(c, cfg)
+		}
+		if script != nil {
+			c = script(c, bufio.NewReader(c))
+		}
+		close(stalled)
+		io.Copy(io.Discard, c)
+	}()
+	return l.Addr().String(), stalled
+}
+
+// upToTLSEHLO greets, offers STARTTLS, starts TLS and reads the EHLO after it.
+func upToTLSEHLO(cfg *tls.Config) func(c net.Conn, r *bufio.Reader) net.Conn {
+	return func(c net.Conn, r *bufio.Reader) net.Conn {
+		io.WriteString(c, "220 mx.test\r\n")
+		r.ReadString('\n') // EHLO
+		io.WriteString(c, "250-mx.test\r\n250 STARTTLS\r\n")
+		r.ReadString('\n') // STARTTLS
+		io.WriteString(c, "220 go ahead\r\n")
+		tc := tls.Server(c, cfg)
+		if tc.Handshake() != nil {
+			return tc
+		}
+		bufio.NewReader(tc).ReadString('\n') // EHLO under TLS
+		return tc
+	}
+}
+
+func TestDialerCancelAfterTLS(t *testing.T) {
+	// Cancelling ctx while the Dialer waits for the EHLO reply under TLS
+	// ends Dial with the context's error, with no data race on the
+	// connection the cancellation interrupts.
+	pki := newTestPKI(t)
+	addr, stalled := stallServer(t, pki.ServerConfig(), false, upToTLSEHLO(pki.ServerConfig()))
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-stalled; cancel() }()
+	d := &Dialer{TLSConfig: pki.ClientConfig()}
+	_, err := d.Dial(ctx, addr, policy.Attempt{Tag: policy.Required, Auth: policy.AuthStaticPKIX, Host: "localhost"})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.Canceled)
+}
+
+func TestDialerImplicitTLSHandshakeTimeoutE22(t *testing.T) {
+	// Timeout bounds the implicit TLS handshake too: a port 465 peer that
+	// accepts and says nothing must not hold the Dialer until ctx ends.
+	addr, _ := stallServer(t, nil, false, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d := &Dialer{ImplicitTLS: true, Timeout: 50 * time.Millisecond}
+	_, err := d.Dial(ctx, addr, policy.Attempt{Tag: policy.Required, Level: policy.Opportunistic})
+	require.Error(t, err)
+	assert.NoError(t, ctx.Err(), "Dial returned only when ctx ended: %v", err)
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+}
+
+func TestDialerHandOverTimeout(t *testing.T) {
+	// Timeout and ctx bound the EHLO the smtp.Client sends at the hand-over
+	// as much as the Dialer's own exchanges.
+	addr, _ := stallServer(t, nil, false, func(c net.Conn, r *bufio.Reader) net.Conn {
+		io.WriteString(c, "220 mx.test\r\n")
+		r.ReadString('\n') // EHLO
+		io.WriteString(c, "250 mx.test\r\n")
+		r.ReadString('\n') // the smtp.Client's EHLO
+		return c
+	})
+	t.Run("Timeout", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		d := &Dialer{Timeout: 50 * time.Millisecond}
+		_, err := d.Dial(ctx, addr, policy.Attempt{Level: policy.Opportunistic})
+		require.Error(t, err)
+		assert.NoError(t, ctx.Err(), "Dial returned only when ctx ended: %v", err)
+		assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	})
+	addr, stalled := stallServer(t, nil, false, func(c net.Conn, r *bufio.Reader) net.Conn {
+		io.WriteString(c, "220 mx.test\r\n")
+		r.ReadString('\n')
+		io.WriteString(c, "250 mx.test\r\n")
+		r.ReadString('\n')
+		return c
+	})
+	t.Run("cancel", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { <-stalled; cancel() }()
+		_, err := (&Dialer{}).Dial(ctx, addr, policy.Attempt{Level: policy.Opportunistic})
+		require.Error(t, err)
+		assert.ErrorIs(t, err, context.Canceled)
+	})
 }
