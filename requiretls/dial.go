@@ -56,6 +56,10 @@ type Dialer struct {
 type Conn struct {
 	// Client carries on the session: call [Conn.Mail] rather than
 	// Client.Mail, then Client.Rcpt, Client.Data, Client.Quit.
+	//
+	// Client reads through a wrapper that replays the greeting the Dialer
+	// consumed, so Client.TLSConnectionState reports no TLS even when the
+	// session is under TLS, and [CheckMail] refuses it: use the TLS field.
 	Client *smtp.Client
 	// Decision is the last decision: SendRequireTLS or SendWithout.
 	Decision policy.Decision
@@ -75,6 +79,9 @@ type Conn struct {
 // parameter for SendRequireTLS, without it otherwise, and RET=HDRS instead of
 // the sender's RET when a REQUIRETLS message is sent without it (Postfix
 // "Fix 20250825"; go-smtp sends RET only to a server that offers DSN).
+// When REQUIRETLS cannot be sent after all (the smtp.Client's own EHLO
+// reply lacks the keyword as go-smtp spells it), the error wraps
+// [ErrREQUIRETLSRequired] and nothing is sent.
 func (c *Conn) Mail(from string, opts *smtp.MailOptions) error {
 	var o smtp.MailOptions
 	if opts != nil {
@@ -85,6 +92,12 @@ func (c *Conn) Mail(from string, opts *smtp.MailOptions) error {
 		// Evaluate never decides so; this guards the invariant (RFC 8689
 		// Section 2: "MUST only be specified" on a TLS session).
 		return fmt.Errorf("requiretls: REQUIRETLS decided without TLS: %w", ErrEncryptionNeeded)
+	}
+	if ok, _ := c.Client.Extension(Keyword); o.RequireTLS && !ok {
+		// The policy matched the keyword case-insensitively (RFC 5321
+		// Section 2.4); go-smtp matches it as sent and would refuse with
+		// an error callers cannot match.
+		return fmt.Errorf("requiretls: smtp.Client sees no REQUIRETLS in the EHLO reply: %w", ErrREQUIRETLSRequired)
 	}
 	if c.Decision.RetHdrs {
 		o.Return = smtp.DSNReturnHeaders

@@ -356,3 +356,32 @@ func TestDialerHandOverTimeout(t *testing.T) {
 		assert.ErrorIs(t, err, context.Canceled)
 	})
 }
+
+func TestDialerLowerCaseKeyword(t *testing.T) {
+	// RFC 5321 Section 2.4: EHLO keywords are case-insensitive. The policy
+	// counts "requiretls"; go-smtp's Client.Mail does not, and its refusal
+	// must still come back as the typed 5.7.30 error, never a plain one.
+	pki := newTestPKI(t)
+	addr, _ := stallServer(t, nil, false, func(c net.Conn, r *bufio.Reader) net.Conn {
+		io.WriteString(c, "220 mx.test\r\n")
+		r.ReadString('\n') // EHLO
+		io.WriteString(c, "250-mx.test\r\n250 STARTTLS\r\n")
+		r.ReadString('\n') // STARTTLS
+		io.WriteString(c, "220 go ahead\r\n")
+		tc := tls.Server(c, pki.ServerConfig())
+		tr := bufio.NewReader(tc)
+		for range 2 { // the Dialer's EHLO, the smtp.Client's
+			tr.ReadString('\n')
+			io.WriteString(tc, "250-mx.test\r\n250 requiretls\r\n")
+		}
+		return tc
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d := &Dialer{TLSConfig: pki.ClientConfig()}
+	c, err := d.Dial(ctx, addr, policy.Attempt{Tag: policy.Required, Auth: policy.AuthStaticPKIX, Host: "localhost"})
+	require.NoError(t, err)
+	defer c.Client.Close()
+	require.Equal(t, policy.SendRequireTLS, c.Decision.Action)
+	assert.ErrorIs(t, c.Mail("a@example.org", nil), ErrREQUIRETLSRequired)
+}
