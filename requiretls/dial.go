@@ -487,15 +487,6 @@ func certFact(err error) policy.Cert {
 	return policy.CertUntrusted
 }
 
-func hasKeyword(lines []string, kw string) bool {
-	for i, line := range lines {
-		if k, _, _ := strings.Cut(line, " "); i > 0 && strings.EqualFold(k, kw) {
-			return true
-		}
-	}
-	return false
-}
-
 // fail ends the session after a decision not to send here.
 func (s *dialSession) fail(dec policy.Decision, err error) error {
 	if s.text != nil && err == nil {

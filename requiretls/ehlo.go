@@ -14,9 +14,12 @@ import "strings"
 // RFC 3207 Section 4.2; checklist E22): with tls false, Offered is false
 // whatever the lines say.
 func Offered(lines []string, tls bool) bool {
-	if !tls {
-		return false
-	}
+	return tls && hasKeyword(lines, Keyword)
+}
+
+// hasKeyword reports whether an EHLO reply, as [Offered] takes it, announces
+// kw.
+func hasKeyword(lines []string, kw string) bool {
 	for i, line := range lines {
 		if i == 0 {
 			continue
@@ -24,8 +27,8 @@ func Offered(lines []string, tls bool) bool {
 		if len(line) >= 4 && isDigits(line[:3]) && (line[3] == '-' || line[3] == ' ') {
 			line = line[4:]
 		}
-		kw, _, _ := strings.Cut(line, " ")
-		if strings.EqualFold(kw, Keyword) {
+		k, _, _ := strings.Cut(line, " ")
+		if strings.EqualFold(k, kw) {
 			return true
 		}
 	}
