@@ -40,6 +40,8 @@ type Dialer struct {
 	// VerifyConnection set, that function decides whether the server is
 	// authenticated (for DANE, RFC 7672); otherwise it is PKIX against
 	// RootCAs and ServerName (RFC 8689 Section 4.2.1 steps 3 and 4).
+	// Because crypto/tls's own verification is off, the ConnectionState
+	// VerifyConnection sees has no VerifiedChains: verify PeerCertificates.
 	TLSConfig *tls.Config
 	// ImplicitTLS starts TLS at connection time (RFC 8314, port 465)
 	// instead of with STARTTLS. Its first EHLO counts as the post-TLS one
@@ -371,12 +373,30 @@ func (s *dialSession) exchange(cmd string, want int) (int, string, error) {
 		}
 	}
 	code, msg, err := s.text.ReadResponse(want)
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		// The same error type the smtp.Client returns after hand-over.
+		return code, msg, replyError(te)
+	}
 	if err == nil && s.text.R.Buffered() > 0 {
 		// A server may not send before it is asked; bytes that arrive
 		// early could be injected before TLS (CVE-2011-0411 class).
 		return code, msg, errors.New("requiretls: unexpected data after the reply")
 	}
 	return code, msg, err
+}
+
+// replyError turns an unexpected reply into an *smtp.SMTPError, reading the
+// enhanced status code (RFC 3463) at the start of its text if there is one.
+func replyError(te *textproto.Error) *smtp.SMTPError {
+	se := &smtp.SMTPError{Code: te.Code, Message: te.Msg}
+	if first, rest, ok := strings.Cut(te.Msg, " "); ok {
+		var ec smtp.EnhancedCode
+		if n, _ := fmt.Sscanf(first, "%d.%d.%d", &ec[0], &ec[1], &ec[2]); n == 3 && first == fmt.Sprintf("%d.%d.%d", ec[0], ec[1], ec[2]) {
+			se.EnhancedCode, se.Message = ec, rest
+		}
+	}
+	return se
 }
 
 // maxReply bounds the bytes of one reply the Dialer reads (greeting, EHLO,

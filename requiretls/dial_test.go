@@ -385,3 +385,26 @@ func TestDialerLowerCaseKeyword(t *testing.T) {
 	require.Equal(t, policy.SendRequireTLS, c.Decision.Action)
 	assert.ErrorIs(t, c.Mail("a@example.org", nil), ErrREQUIRETLSRequired)
 }
+
+func TestDialerRepliesAreSMTPErrors(t *testing.T) {
+	// A refusal read by the Dialer itself is an *smtp.SMTPError, like one
+	// read by the smtp.Client after the hand-over.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.WriteString(c, "554 5.3.2 not accepting mail\r\n")
+		io.Copy(io.Discard, c)
+	}()
+	_, err = (&Dialer{}).Dial(context.Background(), l.Addr().String(), policy.Attempt{})
+	var se *smtp.SMTPError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, 554, se.Code)
+	assert.Equal(t, smtp.EnhancedCode{5, 3, 2}, se.EnhancedCode)
+	assert.Equal(t, "not accepting mail", se.Message)
+}

@@ -77,9 +77,11 @@ func NewServer(be smtp.Backend, opts *ServerOptions) *smtp.Server {
 // data, and prepends a Received field if opts asks for one. Every other call
 // reaches be's session unchanged, including AUTH and LMTP data.
 func NewBackend(be smtp.Backend, opts *ServerOptions) smtp.Backend {
-	if opts == nil {
-		opts = &ServerOptions{}
+	var o ServerOptions
+	if opts != nil {
+		o = *opts // later changes by the caller do not reach running sessions
 	}
+	opts = &o
 	return smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		inner, err := be.NewSession(c)
 		if err != nil {
