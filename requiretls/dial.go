@@ -211,14 +211,27 @@ func (d *Dialer) Dial(ctx context.Context, addr string, a policy.Attempt) (*Conn
 	if err != nil {
 		raw.Close()
 		var pe *PolicyError
-		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) && !(errors.As(err, &pe) && pe.Err == nil) {
+		if cerr := ctxErr(ctx); cerr != nil && !errors.Is(err, cerr) && !(errors.As(err, &pe) && pe.Err == nil) {
 			// The I/O error (or the failed handshake the policy judged)
 			// is only the way the cancellation showed.
-			err = fmt.Errorf("requiretls: %w: %w", cerr, err)
+			err = fmt.Errorf("%w (%w)", err, cerr)
 		}
 		return nil, err
 	}
 	return c, nil
+}
+
+// ctxErr is ctx.Err(), also when ctx's deadline has passed but its timer has
+// not fired yet: connection deadlines follow ctx's, so an I/O timeout can be
+// seen a moment before ctx reports it.
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 func isFinal(a policy.Action) bool {

@@ -408,3 +408,24 @@ func TestDialerRepliesAreSMTPErrors(t *testing.T) {
 	assert.Equal(t, smtp.EnhancedCode{5, 3, 2}, se.EnhancedCode)
 	assert.Equal(t, "not accepting mail", se.Message)
 }
+
+func TestDialerCancelledErrorKeepsTheStage(t *testing.T) {
+	// However the cancellation races with the read, the message starts
+	// with the stage that was cut short, and the error wraps ctx.Err().
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			defer c.Close()
+			io.Copy(io.Discard, c) // never greets
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err = (&Dialer{Timeout: 100 * time.Millisecond}).Dial(ctx, l.Addr().String(), policy.Attempt{})
+	require.Error(t, err)
+	assert.True(t, strings.HasPrefix(err.Error(), "requiretls: greeting: "), err.Error())
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}
