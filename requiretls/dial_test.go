@@ -205,20 +205,12 @@ func TestDialerImplicitTLSE22(t *testing.T) {
 func TestDialerUnexpectedData(t *testing.T) {
 	// A server (or a man in the middle) that sends more than asked before
 	// TLS: the session is abandoned, nothing is sent.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	addr := oneShotServer(t, func(c net.Conn) {
 		io.WriteString(c, "220 mx.test\r\n250 injected\r\n")
 		io.Copy(io.Discard, c)
-	}()
+	})
 	d := &Dialer{}
-	_, err = d.Dial(context.Background(), l.Addr().String(), policy.Attempt{Tag: policy.Required, Level: policy.Opportunistic})
+	_, err := d.Dial(context.Background(), addr, policy.Attempt{Tag: policy.Required, Level: policy.Opportunistic})
 	require.Error(t, err)
 	assert.True(t, strings.Contains(err.Error(), "unexpected data"), err.Error())
 }
@@ -231,23 +223,15 @@ func mustMessages(p peer) []message {
 func TestDialerEndlessReply(t *testing.T) {
 	// A server whose greeting never ends: the Dialer gives up after
 	// maxReply bytes instead of buffering until the timeout.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	addr := oneShotServer(t, func(c net.Conn) {
 		line := []byte("220-" + strings.Repeat("x", 70) + "\r\nno reply code here\r\n")
 		for {
 			if _, err := c.Write(line); err != nil {
 				return
 			}
 		}
-	}()
-	_, err = (&Dialer{}).Dial(context.Background(), l.Addr().String(), policy.Attempt{Tag: policy.Required, Level: policy.Opportunistic})
+	})
+	_, err := (&Dialer{}).Dial(context.Background(), addr, policy.Attempt{Tag: policy.Required, Level: policy.Opportunistic})
 	require.ErrorIs(t, err, errReplyTooLong)
 }
 
@@ -256,16 +240,8 @@ func TestDialerEndlessReply(t *testing.T) {
 // client goes away, never answering again.
 func stallServer(t *testing.T, cfg *tls.Config, implicit bool, script func(c net.Conn, r *bufio.Reader) net.Conn) (string, <-chan struct{}) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { l.Close() })
 	stalled := make(chan struct{})
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	addr := oneShotServer(t, func(c net.Conn) {
 		if implicit {
 			c = tls.Server(c, cfg)
 		}
@@ -274,8 +250,8 @@ func stallServer(t *testing.T, cfg *tls.Config, implicit bool, script func(c net
 		}
 		close(stalled)
 		io.Copy(io.Discard, c)
-	}()
-	return l.Addr().String(), stalled
+	})
+	return addr, stalled
 }
 
 // upToTLSEHLO greets, offers STARTTLS, starts TLS and reads the EHLO after it.
@@ -389,19 +365,11 @@ func TestDialerLowerCaseKeyword(t *testing.T) {
 func TestDialerRepliesAreSMTPErrors(t *testing.T) {
 	// A refusal read by the Dialer itself is an *smtp.SMTPError, like one
 	// read by the smtp.Client after the hand-over.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
+	addr := oneShotServer(t, func(c net.Conn) {
 		io.WriteString(c, "554 5.3.2 not accepting mail\r\n")
 		io.Copy(io.Discard, c)
-	}()
-	_, err = (&Dialer{}).Dial(context.Background(), l.Addr().String(), policy.Attempt{})
+	})
+	_, err := (&Dialer{}).Dial(context.Background(), addr, policy.Attempt{})
 	var se *smtp.SMTPError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, 554, se.Code)
@@ -412,19 +380,10 @@ func TestDialerRepliesAreSMTPErrors(t *testing.T) {
 func TestDialerCancelledErrorKeepsTheStage(t *testing.T) {
 	// However the cancellation races with the read, the message starts
 	// with the stage that was cut short, and the error wraps ctx.Err().
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	go func() {
-		c, err := l.Accept()
-		if err == nil {
-			defer c.Close()
-			io.Copy(io.Discard, c) // never greets
-		}
-	}()
+	addr := oneShotServer(t, func(c net.Conn) { io.Copy(io.Discard, c) }) // never greets
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	_, err = (&Dialer{Timeout: 100 * time.Millisecond}).Dial(ctx, l.Addr().String(), policy.Attempt{})
+	_, err := (&Dialer{Timeout: 100 * time.Millisecond}).Dial(ctx, addr, policy.Attempt{})
 	require.Error(t, err)
 	assert.True(t, strings.HasPrefix(err.Error(), "requiretls: greeting: "), err.Error())
 	assert.ErrorIs(t, err, context.DeadlineExceeded)

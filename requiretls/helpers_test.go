@@ -164,3 +164,22 @@ func (c *rawClient) startTLS(cfg *tls.Config) {
 	c.conn = tc
 	c.text = textproto.NewConn(tc)
 }
+
+// oneShotServer accepts one connection on a loopback port and hands it to
+// serve, for next hops that misbehave in ways no real server library would.
+// The connection is closed when serve returns, the listener at cleanup.
+func oneShotServer(t *testing.T, serve func(c net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		serve(c)
+	}()
+	return l.Addr().String()
+}
