@@ -45,9 +45,10 @@ type ServerOptions struct {
 	// FilterHeader makes the header section carry the message's tag for a
 	// content filter that loses the envelope, as Postfix's
 	// requiretls_esmtp_header does: a Required message gets exactly one
-	// "Require-TLS-ESMTP: yes" field, and every other message loses any
-	// such field, so that no client can forge the tag for the filter's
-	// return trip to a trusted listener. Off by default.
+	// "Require-TLS-ESMTP: yes" field (any other copy is removed), and every
+	// other message loses every such field, so that no client can forge the
+	// tag for the filter's return trip to a trusted listener. Off by
+	// default.
 	FilterHeader bool
 }
 
@@ -100,9 +101,19 @@ func NewServer(be smtp.Backend, opts *ServerOptions) *smtp.Server {
 //
 // A wrapped session refuses "MAIL FROM:<...> REQUIRETLS" on a session without
 // TLS with [ErrEncryptionNeeded] before the wrapped session sees the command,
-// tells a session that implements [Tagger] the tag of each message before its
-// data, and prepends a Received field if opts asks for one. Every other call
-// reaches be's session unchanged, including AUTH and LMTP data.
+// reads each message's header section to its end (refusing one it cannot,
+// see [ErrUnsafeHeader]), removes or adds Require-TLS-ESMTP fields as opts
+// says, tells a session that implements [Tagger] the tag of each message
+// before its data, and prepends a Received field if opts asks for one.
+// Every other call reaches be's session unchanged, including AUTH and LMTP
+// data.
+//
+// The wrapped session is never called from two goroutines at once, except
+// for Logout, which go-smtp may call from Server.Close. go-smtp runs the
+// Data of a BDAT (CHUNKING) transaction on a goroutine of its own and may
+// reset the transaction meanwhile; the wrapper then holds Reset back until
+// that Data has returned (go-smtp ends its input first), so Data sees the
+// tag of its own transaction.
 func NewBackend(be smtp.Backend, opts *ServerOptions) smtp.Backend {
 	var o ServerOptions
 	if opts != nil {
