@@ -113,7 +113,8 @@ func NewServer(be smtp.Backend, opts *ServerOptions) *smtp.Server {
 // Data of a BDAT (CHUNKING) transaction on a goroutine of its own and may
 // reset the transaction meanwhile; the wrapper then holds Reset back until
 // that Data has returned (go-smtp ends its input first), so Data sees the
-// tag of its own transaction.
+// tag of its own transaction. go-smtp holds the Conn's lock while it calls
+// Reset, so Data must not call the Conn's Session or Close methods.
 func NewBackend(be smtp.Backend, opts *ServerOptions) smtp.Backend {
 	var o ServerOptions
 	if opts != nil {

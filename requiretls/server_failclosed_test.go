@@ -152,7 +152,7 @@ func filler(n int) string {
 	return b.String()
 }
 
-// Issue 12 item 4: on a trusted listener a Require-TLS-ESMTP field can
+// Issue 12 item 4, E25: on a trusted listener a Require-TLS-ESMTP field can
 // raise the requirement (Postfix 3.11 requiretls_esmtp_header), so a header
 // section the glue cannot read to its end might hide one. Before the fix a
 // "Require-TLS-ESMTP: yes" after 1 MiB of header was ignored: tag Default,
@@ -195,7 +195,7 @@ func TestServerTrustedLongHeaderRefused(t *testing.T) {
 	}
 }
 
-// Issue 12 item 12: a Require-TLS-ESMTP field from a client the listener
+// Issue 12 item 12, E25: a Require-TLS-ESMTP field from a client the listener
 // does not trust must not reach the wrapped session, as header.Receive with
 // header.Untrusted strips it: a content filter or a later hop that honours
 // it (Postfix honours it from anyone) would otherwise let any client tag a
