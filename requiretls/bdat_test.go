@@ -157,3 +157,37 @@ func TestServerFailedDATAThenMail(t *testing.T) {
 	require.Equal(t, 2, len(calls))
 	assert.Equal(t, []policy.Tag{policy.Default, policy.Required}, []policy.Tag{calls[0].tag, calls[1].tag})
 }
+
+// The same over LMTP (RFC 2033), whose BDAT Data is LMTPData on go-smtp's
+// goroutine: an aborted REQUIRETLS transaction does not leak its tag into
+// the next one, and nothing deadlocks. (DATA after the aborted BDAT, as
+// in TestServerBDATResetRace.)
+func TestServerLMTPBDATReset(t *testing.T) {
+	pki := newTestPKI(t)
+	rec := &lmtpRecorder{}
+	s := NewServer(rec, nil)
+	s.LMTP = true
+	s.Domain = "mx.test"
+	s.TLSConfig = pki.ServerConfig()
+	l, err := tlsListen(pki)
+	require.NoError(t, err)
+	go s.Serve(l)
+	t.Cleanup(func() { s.Close() })
+
+	const msg = "Subject: chunked\r\n\r\nHello.\r\n"
+	for range 20 {
+		c := dialRaw(t, l.Addr().String(), pki.ClientConfig())
+		c.cmd("LHLO client.test")
+		_, before := rec.snapshot()
+		raw := "MAIL FROM:<req@example.org> REQUIRETLS\r\nRCPT TO:<b@example.org>\r\n" + bdat("Subject: chunked\r\n\r\n", false) +
+			"RSET\r\nMAIL FROM:<plain@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n" + msg + ".\r\n"
+		assert.Equal(t, []int{250, 250, 250, 250, 250, 250, 354, 250}, c.pipeline(raw, 8))
+		c.conn.Close()
+		_, msgs := rec.snapshot()
+		msgs = msgs[len(before):]
+		require.Equal(t, 1, len(msgs), "only the complete message is stored")
+		assert.Equal(t, "plain@example.org", msgs[0].from)
+		assert.Equal(t, policy.Default, msgs[0].tag)
+		assert.Equal(t, msg, msgs[0].data)
+	}
+}
