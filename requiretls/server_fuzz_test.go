@@ -140,7 +140,7 @@ func FuzzServerHeaderPath(f *testing.F) {
 		}
 	}
 	for _, in := range hostile.All() {
-		f.Add(in.Prefix(4<<10), uint8(1))
+		f.Add(in.Prefix(512), uint8(1))
 	}
 	f.Fuzz(func(t *testing.T, msg []byte, mode uint8) {
 		requireTLS := mode&1 != 0
