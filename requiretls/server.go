@@ -4,12 +4,11 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
-
-	"github.com/requiretls/go-requiretls/policy"
 )
 
 // ServerOptions configure the server glue. The zero value (or nil) is
@@ -33,29 +32,58 @@ type ServerOptions struct {
 	// as a REQUIRETLS request, as Postfix 3.11 does for every client. Set it
 	// only on a listener that nothing but your own trusted hops can reach,
 	// such as the return path of a content filter: from anyone else the
-	// field would let a plaintext client tag a message. Off by default: the
-	// field is then passed on but does not tag the message.
+	// field would let a plaintext client tag a message. The field is passed
+	// on when it tags the message; every Require-TLS-ESMTP field of a
+	// message it does not tag (a malformed one, say) is removed.
+	//
+	// Off by default: every Require-TLS-ESMTP field, valid or malformed, is
+	// then removed before the wrapped session sees the message, as
+	// header.Receive does for a header.Untrusted source, so that no later
+	// hop that honours it (Postfix honours it from anyone) can be made to
+	// by an untrusted client.
 	TrustRequireTLSESMTP bool
 	// FilterHeader makes the header section carry the message's tag for a
 	// content filter that loses the envelope, as Postfix's
 	// requiretls_esmtp_header does: a Required message gets exactly one
-	// "Require-TLS-ESMTP: yes" field, and every other message loses any
-	// such field, so that no client can forge the tag for the filter's
-	// return trip to a trusted listener. A message whose header section
-	// cannot be edited safely (a bare CR or LF, see header.SetRaw, or a
-	// header section longer than header.MaxHeaderBytes) is refused with
-	// [ErrUnsafeHeader]. Off by default.
+	// "Require-TLS-ESMTP: yes" field (any other copy is removed), and every
+	// other message loses every such field, so that no client can forge the
+	// tag for the filter's return trip to a trusted listener. Off by
+	// default.
 	FilterHeader bool
 }
 
-// ErrUnsafeHeader is the reply to a message whose header section
-// [ServerOptions.FilterHeader] cannot edit without risking that two parsers
-// disagree on its lines (SMTP smuggling, the bug Postfix 3.11.7 fixed).
-var ErrUnsafeHeader = &smtp.SMTPError{
-	Code:         554,
-	EnhancedCode: smtp.EnhancedCode{5, 6, 0},
-	Message:      "Message header cannot be edited safely (bare CR or LF, or too long)",
-}
+// Whatever the options, the glue reads each message's header section to
+// its end before the wrapped session sees any of it, because a field past
+// the part read could change the tag or need to be removed. A header
+// section it cannot read to its end, or cannot edit safely, is refused:
+//
+//   - longer than header.MaxHeaderBytes (1 MiB): [ErrHeaderTooLarge];
+//   - ambiguous, for example a bare CR or LF where a Require-TLS-ESMTP
+//     field must be added or removed (see header.SetRaw): [ErrUnsafeHeader];
+//   - a read error of the message data (go-smtp's smtp.ErrDataTooLarge,
+//     smtp.ErrDataReset for an aborted BDAT): that error.
+//
+// The wrapped session's Data is then not called, so a [Tagger] never gets
+// a tag from an unfinished scan.
+var (
+	// ErrUnsafeHeader is the reply to a message whose header section the
+	// glue cannot read or edit without risking that two parsers disagree on
+	// its lines (SMTP smuggling, the bug Postfix 3.11.7 fixed).
+	ErrUnsafeHeader = &smtp.SMTPError{
+		Code:         554,
+		EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+		Message:      "Message header section is ambiguous and cannot be edited safely",
+	}
+	// ErrHeaderTooLarge is the reply to a message whose header section is
+	// longer than header.MaxHeaderBytes: a field past that point could
+	// change the message's tag unseen. 552 5.3.4, as go-smtp answers a
+	// message over its size limit (smtp.ErrDataTooLarge).
+	ErrHeaderTooLarge = &smtp.SMTPError{
+		Code:         552,
+		EnhancedCode: smtp.EnhancedCode{5, 3, 4},
+		Message:      "Message header section too large",
+	}
+)
 
 // NewServer returns an smtp.Server for be, wrapped by [NewBackend], with
 // REQUIRETLS enabled. The caller sets Addr, Domain, TLSConfig and the rest
@@ -73,9 +101,20 @@ func NewServer(be smtp.Backend, opts *ServerOptions) *smtp.Server {
 //
 // A wrapped session refuses "MAIL FROM:<...> REQUIRETLS" on a session without
 // TLS with [ErrEncryptionNeeded] before the wrapped session sees the command,
-// tells a session that implements [Tagger] the tag of each message before its
-// data, and prepends a Received field if opts asks for one. Every other call
-// reaches be's session unchanged, including AUTH and LMTP data.
+// reads each message's header section to its end (refusing one it cannot,
+// see [ErrUnsafeHeader]), removes or adds Require-TLS-ESMTP fields as opts
+// says, tells a session that implements [Tagger] the tag of each message
+// before its data, and prepends a Received field if opts asks for one.
+// Every other call reaches be's session unchanged, including AUTH and LMTP
+// data.
+//
+// The wrapped session is never called from two goroutines at once, except
+// for Logout, which go-smtp may call from Server.Close. go-smtp runs the
+// Data of a BDAT (CHUNKING) transaction on a goroutine of its own and may
+// reset the transaction meanwhile; the wrapper then holds Reset back until
+// that Data has returned (go-smtp ends its input first), so Data sees the
+// tag of its own transaction. go-smtp holds the Conn's lock while it calls
+// Reset, so Data must not call the Conn's Session or Close methods.
 func NewBackend(be smtp.Backend, opts *ServerOptions) smtp.Backend {
 	var o ServerOptions
 	if opts != nil {
@@ -107,8 +146,28 @@ type session struct {
 	conn  *smtp.Conn
 	opts  *ServerOptions
 
-	// The current transaction.
+	// mu is held for every call into inner but Logout and AUTH. go-smtp
+	// v0.25.1 calls Data for BDAT (CHUNKING, RFC 3030) on a goroutine of its
+	// own, and Reset (RSET, EHLO, a failed chunk) from its command loop
+	// while that Data may still run; go-smtp closes the chunk pipe first,
+	// so a waiting Reset only waits for Data to see the end of its input.
+	// The wrapped session thus sees its calls one at a time, in order, as
+	// with DATA, and the tag it gets is that of the transaction its Data
+	// belongs to. Logout takes no lock: go-smtp's Conn.Close calls it
+	// before it closes the connection that a DATA still reads.
+	mu  sync.Mutex
+	txn transaction
+}
+
+// transaction is what the glue knows of the current mail transaction. It
+// is taken at MAIL, on go-smtp's command loop: the Conn's hostname and
+// connection change under EHLO and STARTTLS on that loop, which may run
+// while a BDAT Data reads its message on another goroutine.
+type transaction struct {
 	requireTLS bool
+	tls        bool   // under TLS at MAIL (STARTTLS ends every transaction)
+	helo       string // the client's EHLO argument
+	remote     net.Addr
 	rcpts      int
 	rcpt       string // the only recipient, for the Received field's "for"
 }
@@ -119,29 +178,36 @@ func (s *session) isTLS() bool {
 }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	requireTLS := opts != nil && opts.RequireTLS
+	isTLS := s.isTLS()
 	// RFC 8689 Section 4.1 and checklist E5: a REQUIRETLS request can only
 	// be honoured on a session that is itself protected.
-	if requireTLS && !s.isTLS() {
+	if requireTLS && !isTLS {
 		return ErrEncryptionNeeded
 	}
 	if err := s.inner.Mail(from, opts); err != nil {
 		return err
 	}
-	s.requireTLS, s.rcpts, s.rcpt = requireTLS, 0, ""
+	s.txn = transaction{requireTLS: requireTLS, tls: isTLS, helo: s.conn.Hostname(), remote: s.conn.Conn().RemoteAddr()}
 	return nil
 }
 
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.inner.Rcpt(to, opts); err != nil {
 		return err
 	}
-	s.rcpts++
-	s.rcpt = to
+	s.txn.rcpts++
+	s.txn.rcpt = to
 	return nil
 }
 
 func (s *session) Data(r io.Reader) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	r, err := s.prepare(r)
 	if err != nil {
 		return err
@@ -150,25 +216,30 @@ func (s *session) Data(r io.Reader) error {
 }
 
 func (s *session) Reset() {
-	s.requireTLS, s.rcpts, s.rcpt = false, 0, ""
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.txn = transaction{}
 	s.inner.Reset()
 }
 
 func (s *session) Logout() error { return s.inner.Logout() }
 
-// prepare tells the wrapped session the message's tag, edits the header
-// for a content filter and prepends the Received field, as asked to.
+// prepare reads the message's header section, works out its tag, edits
+// the header (see [session.scanTag]), tells the wrapped session the tag and
+// prepends the Received field, as asked to. It is called with mu held.
+//
+// A message whose header section cannot be read to its end is refused
+// before the wrapped session sees anything of it. That is also what keeps
+// a BDAT Data that go-smtp started late, after a Reset and the next MAIL,
+// from taking the next transaction for its own: go-smtp closed its input
+// before that Reset, so its first read fails.
 func (s *session) prepare(r io.Reader) (io.Reader, error) {
-	t, tagger := s.inner.(Tagger)
-	if tagger || s.opts.FilterHeader {
-		var tag policy.Tag
-		var err error
-		if tag, r, err = s.scanTag(r); err != nil {
-			return nil, err
-		}
-		if tagger {
-			t.SetTag(tag)
-		}
+	tag, r, err := s.scanTag(r)
+	if err != nil {
+		return nil, err
+	}
+	if t, ok := s.inner.(Tagger); ok {
+		t.SetTag(tag)
 	}
 	if s.opts.Received {
 		r = io.MultiReader(strings.NewReader(s.received()), r)
@@ -182,7 +253,7 @@ func (s *session) received() string {
 	if s.conn.Server().LMTP {
 		proto = "LMTP"
 	}
-	if s.isTLS() {
+	if s.txn.tls {
 		proto += "S" // RFC 3848
 	}
 	by := s.opts.Hostname
@@ -196,14 +267,14 @@ func (s *session) received() string {
 	// The EHLO argument and the recipient come from the client, and go-smtp
 	// lets any byte but a space through, a bare CR included: copied into
 	// the header section as they are, they could add lines of their own.
-	helo := s.conn.Hostname()
+	helo := s.txn.helo
 	if !traceSafe(helo) {
 		helo = "unknown"
 	}
 	var b strings.Builder
 	b.WriteString("Received: from ")
 	b.WriteString(helo)
-	if ip, _, err := net.SplitHostPort(s.conn.Conn().RemoteAddr().String()); err == nil {
+	if ip, _, err := net.SplitHostPort(s.txn.remote.String()); err == nil {
 		b.WriteString(" ([")
 		if strings.Contains(ip, ":") {
 			b.WriteString("IPv6:")
@@ -215,12 +286,12 @@ func (s *session) received() string {
 	b.WriteString(by)
 	b.WriteString(" with ")
 	b.WriteString(proto)
-	if s.requireTLS {
+	if s.txn.requireTLS {
 		b.WriteString(" (requiretls)")
 	}
-	if s.rcpts == 1 && traceSafe(s.rcpt) {
+	if s.txn.rcpts == 1 && traceSafe(s.txn.rcpt) {
 		b.WriteString("\r\n\tfor <")
-		b.WriteString(s.rcpt)
+		b.WriteString(s.txn.rcpt)
 		b.WriteString(">")
 	}
 	b.WriteString("; ")
@@ -256,6 +327,8 @@ func (s authSession) Auth(mech string) (sasl.Server, error) {
 type lmtpSession struct{ *session }
 
 func (s lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	r, err := s.prepare(r)
 	if err != nil {
 		return err

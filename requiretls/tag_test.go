@@ -19,19 +19,20 @@ func TestServerTagsFromHeader(t *testing.T) {
 		msg     string
 		trusted bool
 		want    policy.Tag
+		data    string // what the wrapped session sees, if not msg
 	}{
-		{"R24 TLS-Required: No", "MAIL FROM:<a@example.org>", "TLS-Required: No\r\nSubject: x\r\n\r\nbody\r\n", false, policy.NotRequired},
-		{"R24 folded value", "MAIL FROM:<a@example.org>", "Subject: x\r\nTLS-Required:\r\n no\r\n\r\nbody\r\n", false, policy.NotRequired},
-		{"R25 E1 REQUIRETLS wins over TLS-Required: No", "MAIL FROM:<a@example.org> REQUIRETLS", "TLS-Required: No\r\n\r\nbody\r\n", false, policy.Required},
-		{"E2 TLS-Required: Yes never relaxes", "MAIL FROM:<a@example.org>", "TLS-Required: Yes\r\n\r\nbody\r\n", false, policy.Default},
-		{"E2 comment never relaxes", "MAIL FROM:<a@example.org>", "TLS-Required: No (test)\r\n\r\nbody\r\n", false, policy.Default},
-		{"E3 one bad copy keeps the default", "MAIL FROM:<a@example.org>", "TLS-Required: No\r\nTLS-Required: maybe\r\n\r\nbody\r\n", false, policy.Default},
-		{"E20 a header inside a MIME part does not count", "MAIL FROM:<a@example.org>", mimeBody, false, policy.Default},
-		{"E20 in the body does not count", "MAIL FROM:<a@example.org>", "Subject: x\r\n\r\nTLS-Required: No\r\n", false, policy.Default},
-		{"Require-TLS-ESMTP from an untrusted client", "MAIL FROM:<a@example.org>", "Require-TLS-ESMTP: yes\r\n\r\nbody\r\n", false, policy.Default},
-		{"Require-TLS-ESMTP on a trusted listener", "MAIL FROM:<a@example.org>", "Require-TLS-ESMTP: yes\r\n\r\nbody\r\n", true, policy.Required},
-		{"Require-TLS-ESMTP wins over TLS-Required: No", "MAIL FROM:<a@example.org>", "Require-TLS-ESMTP: YES\r\nTLS-Required: No\r\n\r\nbody\r\n", true, policy.Required},
-		{"header only, no body", "MAIL FROM:<a@example.org>", "TLS-Required: No\r\n", false, policy.NotRequired},
+		{"R24 TLS-Required: No", "MAIL FROM:<a@example.org>", "TLS-Required: No\r\nSubject: x\r\n\r\nbody\r\n", false, policy.NotRequired, ""},
+		{"R24 folded value", "MAIL FROM:<a@example.org>", "Subject: x\r\nTLS-Required:\r\n no\r\n\r\nbody\r\n", false, policy.NotRequired, ""},
+		{"R25 E1 REQUIRETLS wins over TLS-Required: No", "MAIL FROM:<a@example.org> REQUIRETLS", "TLS-Required: No\r\n\r\nbody\r\n", false, policy.Required, ""},
+		{"E2 TLS-Required: Yes never relaxes", "MAIL FROM:<a@example.org>", "TLS-Required: Yes\r\n\r\nbody\r\n", false, policy.Default, ""},
+		{"E2 comment never relaxes", "MAIL FROM:<a@example.org>", "TLS-Required: No (test)\r\n\r\nbody\r\n", false, policy.Default, ""},
+		{"E3 one bad copy keeps the default", "MAIL FROM:<a@example.org>", "TLS-Required: No\r\nTLS-Required: maybe\r\n\r\nbody\r\n", false, policy.Default, ""},
+		{"E20 a header inside a MIME part does not count", "MAIL FROM:<a@example.org>", mimeBody, false, policy.Default, ""},
+		{"E20 in the body does not count", "MAIL FROM:<a@example.org>", "Subject: x\r\n\r\nTLS-Required: No\r\n", false, policy.Default, ""},
+		{"Require-TLS-ESMTP from an untrusted client is removed", "MAIL FROM:<a@example.org>", "Require-TLS-ESMTP: yes\r\n\r\nbody\r\n", false, policy.Default, "\r\nbody\r\n"},
+		{"Require-TLS-ESMTP on a trusted listener", "MAIL FROM:<a@example.org>", "Require-TLS-ESMTP: yes\r\n\r\nbody\r\n", true, policy.Required, ""},
+		{"Require-TLS-ESMTP wins over TLS-Required: No", "MAIL FROM:<a@example.org>", "Require-TLS-ESMTP: YES\r\nTLS-Required: No\r\n\r\nbody\r\n", true, policy.Required, ""},
+		{"header only, no body", "MAIL FROM:<a@example.org>", "TLS-Required: No\r\n", false, policy.NotRequired, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, rec := startServer(t, pki, &ServerOptions{TrustRequireTLSESMTP: tc.trusted}, true)
@@ -48,12 +49,18 @@ func TestServerTagsFromHeader(t *testing.T) {
 			_, msgs := rec.snapshot()
 			require.Len(t, msgs, 1)
 			assert.Equal(t, tc.want, msgs[0].tag)
-			assert.Equal(t, tc.msg, msgs[0].data, "the wrapped session sees every byte unchanged")
+			if tc.data == "" {
+				tc.data = tc.msg // every byte unchanged
+			}
+			assert.Equal(t, tc.data, msgs[0].data)
 		})
 	}
 }
 
-func TestServerHugeHeaderStaysDefault(t *testing.T) {
+// A header section too long to read to its end might hide a field that
+// changes the tag or must be removed: it is refused, never tagged from the
+// part read (fail closed; issue 12 item 4).
+func TestServerHugeHeaderRefused(t *testing.T) {
 	pki := newTestPKI(t)
 	addr, rec := startServer(t, pki, nil, true)
 	c := dialRaw(t, addr, pki.ClientConfig())
@@ -61,19 +68,17 @@ func TestServerHugeHeaderStaysDefault(t *testing.T) {
 	c.cmd("MAIL FROM:<a@example.org>")
 	c.cmd("RCPT TO:<b@example.org>")
 	c.cmd("DATA")
-	// 2 MiB of header fields, then TLS-Required: No: too long to read, so
-	// the message is not relaxed, and every byte still reaches the session.
+	// 2 MiB of header fields, then TLS-Required: No.
 	var b strings.Builder
 	for b.Len() < 2<<20 {
 		b.WriteString("X-Filler: 0123456789012345678901234567890123456789\r\n")
 	}
 	b.WriteString("TLS-Required: No\r\n\r\nbody\r\n")
 	require.NoError(t, c.text.PrintfLine("%s.", b.String()))
-	c.expect(250)
+	lines := c.expect(ErrHeaderTooLarge.Code)
+	assert.True(t, strings.HasPrefix(lines[0], "5.3.4 "), lines[0])
 	_, msgs := rec.snapshot()
-	require.Len(t, msgs, 1)
-	assert.Equal(t, policy.Default, msgs[0].tag)
-	assert.Equal(t, b.String(), msgs[0].data)
+	assert.Zero(t, len(msgs))
 }
 
 func TestServerFilterHeader(t *testing.T) {
