@@ -1,9 +1,12 @@
 // Command server is a receiving SMTP server that honours REQUIRETLS
 // (RFC 8689 Section 4.1), built on go-smtp with the requiretls glue. It
 // announces REQUIRETLS only on a TLS session, refuses the MAIL parameter on
-// a plaintext one (523 5.7.10), tags each message, and stores it with a
-// Received: trace field that says "(requiretls)" when the message asked
-// for it.
+// a plaintext one (523 5.7.10), tags each message, removes any
+// Require-TLS-ESMTP field a client sent (only a trusted hop may set it),
+// refuses a header section it cannot read to its end or edit safely
+// (552 5.3.4 over 1 MiB, 554 5.6.0 when ambiguous), and stores each message
+// with a Received: trace field that says "(requiretls)" when the message
+// asked for it.
 //
 // Usage:
 //
