@@ -191,7 +191,7 @@ func TestRelayFaults(t *testing.T) {
 			h.read()
 		}, want{}},
 		{"drop after MAIL", policy.Enforce, false, func(h *hop) {
-			if h.upToTLS() && h.ehlo("REQUIRETLS") && h.ehlo("REQUIRETLS") {
+			if h.upToTLS() && h.ehlo("REQUIRETLS") {
 				h.read() // MAIL FROM
 			}
 		}, want{action: policy.SendRequireTLS, mailInTLS: true}},
@@ -245,7 +245,6 @@ func TestRelayFaults(t *testing.T) {
 			h.greet("STARTTLS", "DSN")
 			h.read()
 			h.say("454 4.7.0 TLS not available")
-			h.ehlo("DSN")
 			for line := h.read(); line != "" && line != "QUIT"; line = h.read() {
 				switch {
 				case line == "DATA":

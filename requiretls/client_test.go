@@ -1,6 +1,7 @@
 package requiretls
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"strings"
@@ -75,4 +76,35 @@ func TestCheckMailImplicitTLSE22(t *testing.T) {
 	require.NoError(t, c.SendMail("a@example.org", []string{"b@example.org"}, strings.NewReader(body)))
 	_, msgs := rec.snapshot()
 	require.Len(t, msgs, 1)
+}
+
+// R15 (RFC 8689 Section 4.2.1 steps 3 and 4): CheckMail says yes only when
+// the handshake completed and the server's chain was verified for its name.
+func TestCheckMailNeedsAnAuthenticatedServer(t *testing.T) {
+	pki := newTestPKI(t)
+	other := newTestPKI(t) // a CA the client does not trust
+	addr, rec := startServer(t, other, nil, false)
+
+	t.Run("InsecureSkipVerify: 5.7.10", func(t *testing.T) {
+		c, err := smtp.DialStartTLS(addr, &tls.Config{InsecureSkipVerify: true})
+		require.NoError(t, err)
+		defer c.Close()
+		err = CheckMail(c)
+		assert.ErrorIs(t, err, ErrEncryptionNeeded)
+		var se *smtp.SMTPError
+		require.ErrorAs(t, err, &se)
+		assert.Equal(t, smtp.EnhancedCode{5, 7, 10}, se.EnhancedCode)
+	})
+	t.Run("failed handshake: 5.7.10, not 5.7.30", func(t *testing.T) {
+		// go-smtp starts the handshake lazily, at the first command after
+		// STARTTLS, and its Extension hides the error.
+		c, err := smtp.DialStartTLS(addr, pki.ClientConfig())
+		require.NoError(t, err)
+		defer c.Close()
+		err = CheckMail(c)
+		assert.ErrorIs(t, err, ErrEncryptionNeeded)
+		assert.NotErrorIs(t, err, ErrREQUIRETLSRequired)
+	})
+	mails, _ := rec.snapshot()
+	assert.Empty(t, mails)
 }

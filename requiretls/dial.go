@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/textproto"
 	"strings"
 	"time"
@@ -26,13 +27,24 @@ import (
 // (its only STARTTLS entry points EHLO as "localhost" and hide the reply), so
 // the Dialer speaks the first part of the session itself: greeting, EHLO,
 // STARTTLS, the TLS handshake and the EHLO after it. It then hands the
-// connection to an smtp.Client, which sends its own EHLO (one extra round
-// trip) and carries on with MAIL, RCPT and DATA.
+// connection to an smtp.Client, which carries on with MAIL, RCPT and DATA.
+// The smtp.Client's own EHLO is answered with the reply the policy judged,
+// keywords in upper case, and not sent: the client sees the extensions the
+// policy saw, "requiretls" included (RFC 5321 Section 2.4 makes keywords
+// case-insensitive, go-smtp looks them up in upper case).
+//
+// The certificate is verified against the MX host name, Attempt.Host (RFC
+// 8689 Section 4.2.1 step 4), never against the address dialled, which is
+// usually an IP address the caller resolved the name to.
 type Dialer struct {
 	// LocalName is the name sent in EHLO. If empty, "localhost" is used.
 	LocalName string
 	// TLSConfig configures STARTTLS (or implicit TLS). If nil, the system
-	// roots are used and ServerName is the host of the address dialled.
+	// roots are used. If its ServerName is empty, the name the certificate
+	// must carry, also sent as SNI, is Attempt.Host without a trailing dot,
+	// or the IP address of an address literal ("192.0.2.1", "[192.0.2.1]",
+	// "[IPv6:2001:db8::1]"); when Host is empty or not a host name, no
+	// certificate is authenticated. A ServerName that is set wins.
 	//
 	// The handshake itself never fails on the certificate: the Dialer
 	// verifies it after the fact and reports the result to the policy as
@@ -47,10 +59,10 @@ type Dialer struct {
 	// instead of with STARTTLS. Its first EHLO counts as the post-TLS one
 	// (checklist E22).
 	ImplicitTLS bool
-	// Timeout bounds each step of Dial: the greeting, each EHLO (the
-	// smtp.Client's included), STARTTLS and the TLS handshake. If zero, 5
-	// minutes (RFC 5321 Section 4.5.3.2). The context passed to Dial bounds
-	// the whole; neither applies once Dial has returned.
+	// Timeout bounds each step of Dial: the greeting, each EHLO, STARTTLS
+	// and the TLS handshake. If zero, 5 minutes (RFC 5321 Section 4.5.3.2).
+	// The context passed to Dial bounds the whole; neither applies once Dial
+	// has returned.
 	Timeout time.Duration
 }
 
@@ -59,9 +71,10 @@ type Conn struct {
 	// Client carries on the session: call [Conn.Mail] rather than
 	// Client.Mail, then Client.Rcpt, Client.Data, Client.Quit.
 	//
-	// Client reads through a wrapper that replays the greeting the Dialer
-	// consumed, so Client.TLSConnectionState reports no TLS even when the
-	// session is under TLS, and [CheckMail] refuses it: use the TLS field.
+	// Client reads through a wrapper that replays the greeting and the EHLO
+	// reply the Dialer consumed, so Client.TLSConnectionState reports no TLS
+	// even when the session is under TLS, and [CheckMail] refuses it: use
+	// the TLS field.
 	Client *smtp.Client
 	// Decision is the last decision: SendRequireTLS or SendWithout.
 	Decision policy.Decision
@@ -81,26 +94,37 @@ type Conn struct {
 // parameter for SendRequireTLS, without it otherwise, and RET=HDRS instead of
 // the sender's RET when a REQUIRETLS message is sent without it (Postfix
 // "Fix 20250825"; go-smtp sends RET only to a server that offers DSN).
-// When REQUIRETLS cannot be sent after all (the smtp.Client's own EHLO
-// reply lacks the keyword as go-smtp spells it), the error wraps
-// [ErrREQUIRETLSRequired] and nothing is sent.
+//
+// A caller's explicit request is never dropped. opts.RequireTLS true asks
+// for REQUIRETLS or nothing: unless the decision is SendRequireTLS, Mail
+// sends nothing and returns an error wrapping [ErrEncryptionNeeded]
+// (5.7.10: no TLS, or the server not authenticated) or
+// [ErrREQUIRETLSRequired] (5.7.30: no REQUIRETLS after TLS, or a session
+// dialled for a message that was not tagged Required), as
+// RFC 8689 Section 4.2.1 has it. This is so also for a Required message that
+// the level let go without REQUIRETLS (a downgrade): to accept the
+// downgrade, leave opts.RequireTLS false; the tag given to Dial is the
+// request. Conversely, on a session decided SendRequireTLS, REQUIRETLS is
+// sent even when opts.RequireTLS is false: false is go-smtp's zero value,
+// which cannot tell "without" from "not said", and never lowers the tag.
 func (c *Conn) Mail(from string, opts *smtp.MailOptions) error {
 	var o smtp.MailOptions
 	if opts != nil {
 		o = *opts
 	}
-	o.RequireTLS = c.Decision.Action == policy.SendRequireTLS
-	if o.RequireTLS && c.TLS == nil {
+	granted := c.Decision.Action == policy.SendRequireTLS
+	if o.RequireTLS && !granted {
+		if err := refusal(c.TLS, c.CertErr, Offered(c.TLSEHLO, c.TLS != nil)); err != nil {
+			return err
+		}
+		return fmt.Errorf("requiretls: session dialled for a %s message, decided %s: %w", c.Attempt.Tag, c.Decision.Action, ErrREQUIRETLSRequired)
+	}
+	if granted && c.TLS == nil {
 		// Evaluate never decides so; this guards the invariant (RFC 8689
 		// Section 2: "MUST only be specified" on a TLS session).
 		return fmt.Errorf("requiretls: REQUIRETLS decided without TLS: %w", ErrEncryptionNeeded)
 	}
-	if ok, _ := c.Client.Extension(Keyword); o.RequireTLS && !ok {
-		// The policy matched the keyword case-insensitively (RFC 5321
-		// Section 2.4); go-smtp matches it as sent and would refuse with
-		// an error callers cannot match.
-		return fmt.Errorf("requiretls: smtp.Client sees no REQUIRETLS in the EHLO reply: %w", ErrREQUIRETLSRequired)
-	}
+	o.RequireTLS = granted
 	if c.Decision.RetHdrs {
 		o.Return = smtp.DSNReturnHeaders
 	}
@@ -186,7 +210,9 @@ func logField(a policy.Attempt, tlsUp, undecided bool, reqtls tlsstatus.Feature)
 
 // Dial connects to addr ("host:port") and runs the session up to MAIL FROM,
 // evaluating a at each stage; a.Stage and the facts of later stages are
-// filled in by Dial. When the policy decides Skip, Bounce or Defer, Dial
+// filled in by Dial. a.Host is the MX host name the certificate must carry
+// (see [Dialer.TLSConfig]); addr is where to connect, usually one of its IP
+// addresses. When the policy decides Skip, Bounce or Defer, Dial
 // sends QUIT, closes the connection and returns a [*PolicyError]. Network
 // errors before any decision are returned as they are: treat them as a
 // temporary failure of this host ("requiretls?" in Postfix's log). When ctx
@@ -196,11 +222,14 @@ func (d *Dialer) Dial(ctx context.Context, addr string, a policy.Attempt) (*Conn
 	if dec := policy.Evaluate(a); isFinal(dec.Action) {
 		return nil, &PolicyError{Decision: dec, Attempt: a}
 	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("requiretls: %w", err)
 	}
-	cfg := d.tlsConfig(host)
+	if strings.ContainsAny(d.LocalName, "\r\n") {
+		// It would end the EHLO command line and start another.
+		return nil, errors.New("requiretls: LocalName contains a line break")
+	}
+	cfg := d.tlsConfig(a.Host)
 	var nd net.Dialer
 	raw, err := nd.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -246,9 +275,49 @@ func (d *Dialer) tlsConfig(host string) *tls.Config {
 		cfg = &tls.Config{}
 	}
 	if cfg.ServerName == "" {
-		cfg.ServerName = host
+		cfg.ServerName = serverName(host)
 	}
 	return cfg
+}
+
+// serverName is the name a certificate must carry for the MX host h (RFC
+// 8689 Section 4.2.1 step 4, RFC 7817 Section 3): h without one trailing
+// dot, or the address of an IP address or address literal (RFC 5321
+// Section 4.1.3). It is "" when h is not a host name: then no certificate
+// is authenticated (an empty name would let x509 accept any).
+func serverName(h string) string {
+	if inner, ok := strings.CutPrefix(h, "["); ok {
+		inner, ok = strings.CutSuffix(inner, "]")
+		tagged := len(inner) > 5 && strings.EqualFold(inner[:5], "IPv6:")
+		if tagged {
+			inner = inner[5:]
+		}
+		addr, err := netip.ParseAddr(inner)
+		if !ok || err != nil || addr.Zone() != "" || tagged && !addr.Is6() {
+			return ""
+		}
+		return addr.String()
+	}
+	if addr, err := netip.ParseAddr(h); err == nil {
+		if addr.Zone() != "" {
+			return ""
+		}
+		return addr.String()
+	}
+	h = strings.TrimSuffix(h, ".")
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || strings.ContainsFunc(label, notInName) {
+			return ""
+		}
+	}
+	return h
+}
+
+// notInName reports whether r cannot be part of a host name or of a name
+// x509 would match: controls, space, and the characters of address
+// literals, ports, paths and wildcards.
+func notInName(r rune) bool {
+	return r <= ' ' || r == 0x7f || strings.ContainsRune("[]:/\\*", r)
 }
 
 // dialSession is the client side of one session until MAIL FROM.
@@ -290,7 +359,11 @@ func (s *dialSession) run() (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.ehlo = lines
+	if s.d.ImplicitTLS {
+		s.tlsEHLO = lines // E22: the first EHLO is under TLS
+	} else {
+		s.ehlo = lines
+	}
 
 	// Stage 2: after the first EHLO.
 	s.a.Stage = policy.AfterEHLO
@@ -324,24 +397,23 @@ func (s *dialSession) run() (*Conn, error) {
 		s.a.Cert = certFact(s.certErr)
 	}
 	dec = policy.Evaluate(s.a)
-	switch {
-	case isFinal(dec.Action):
+	if isFinal(dec.Action) {
 		return nil, s.fail(dec, nil)
-	case dec.Action != policy.Continue:
-		return s.handOver(dec)
 	}
 
 	// Stage 4: the EHLO after TLS; only it counts (RFC 3207 Section 4.2).
-	if s.d.ImplicitTLS {
-		s.tlsEHLO = s.ehlo
-		s.ehlo = nil
-	} else {
+	// It is sent whenever STARTTLS succeeded: MAIL needs it whatever the
+	// decision.
+	if s.tls != nil && !s.d.ImplicitTLS {
 		if s.tlsEHLO, err = s.hello(); err != nil {
 			return nil, err
 		}
 	}
+	if dec.Action != policy.Continue {
+		return s.handOver(dec)
+	}
 	s.a.Stage = policy.AfterTLSEHLO
-	s.a.RequireTLSAnnounced = Offered(s.tlsEHLO, true)
+	s.a.RequireTLSAnnounced = Offered(s.tlsEHLO, s.tls != nil)
 	dec = policy.Evaluate(s.a)
 	if isFinal(dec.Action) {
 		return nil, s.fail(dec, nil)
@@ -485,7 +557,13 @@ func (s *dialSession) handshake() error {
 	return nil
 }
 
+var errNoServerName = errors.New("requiretls: no host name to verify the certificate against")
+
 func verifyPKIX(cs tls.ConnectionState, cfg *tls.Config) error {
+	if cfg.ServerName == "" {
+		// x509 skips the name check for an empty DNSName.
+		return errNoServerName
+	}
 	if len(cs.PeerCertificates) == 0 {
 		return errors.New("requiretls: no server certificate")
 	}
@@ -529,20 +607,56 @@ func (s *dialSession) fail(dec policy.Decision, err error) error {
 }
 
 // handOver gives the greeted connection to an smtp.Client. go-smtp reads a
-// greeting before its first command, so the Dialer replays one. The
-// Client's EHLO is still part of Dial: Timeout and ctx bound it.
+// greeting and sends EHLO before its first command, so the Dialer replays a
+// greeting and answers that EHLO with the last EHLO reply it read itself;
+// nothing goes over the wire.
 func (s *dialSession) handOver(dec policy.Decision) (*Conn, error) {
-	greeted := &replayConn{Conn: s.conn, pending: []byte("220 go-requiretls session resumed\r\n"), dialing: s}
+	lines := s.ehlo
+	if s.tls != nil {
+		lines = s.tlsEHLO
+	}
+	name := helloName(s.d.LocalName)
+	greeted := &replayConn{
+		Conn:    s.conn,
+		pending: []byte("220 go-requiretls session resumed\r\n"),
+		hello:   "EHLO " + name + "\r\n",
+		reply:   canonicalEHLO(lines),
+	}
 	c := smtp.NewClient(greeted)
-	if err := c.Hello(helloName(s.d.LocalName)); err != nil {
+	if err := c.Hello(name); err != nil {
 		return nil, fmt.Errorf("requiretls: EHLO: %w", err)
 	}
-	greeted.dialing = nil
 	s.conn.SetDeadline(time.Time{})
 	return &Conn{
 		Client: c, Decision: dec, Attempt: s.a, TLS: s.tls, CertErr: s.certErr,
 		EHLO: s.ehlo, TLSEHLO: s.tlsEHLO,
 	}, nil
+}
+
+// canonicalEHLO is an EHLO reply with the extensions of lines, as [Offered]
+// reads them, keywords in upper case: what go-smtp looks up. Lines that are
+// not part of the 250 reply are left out. A HELO session (no lines) gets a
+// reply without extensions.
+func canonicalEHLO(lines []string) []byte {
+	out := []string{"go-requiretls"}
+	for i, line := range lines {
+		if k, params, ok := ehloLine(line); ok && i > 0 {
+			line = strings.ToUpper(k)
+			if params != "" {
+				line += " " + params
+			}
+			out = append(out, line)
+		}
+	}
+	var b strings.Builder
+	for i, line := range out {
+		sep := "-"
+		if i == len(out)-1 {
+			sep = " "
+		}
+		b.WriteString("250" + sep + line + "\r\n")
+	}
+	return []byte(b.String())
 }
 
 func helloName(n string) string {
@@ -552,24 +666,32 @@ func helloName(n string) string {
 	return n
 }
 
-// replayConn returns pending before reading from the connection. While
-// dialing is set, the deadlines the smtp.Client sets are kept within the
-// Dialer's.
+// replayConn returns pending before reading from the connection, and
+// answers the first command written, which must be hello, with reply
+// instead of sending it.
 type replayConn struct {
 	net.Conn
 	pending []byte
-	dialing *dialSession
+	hello   string
+	reply   []byte // nil once given
+	written []byte
 }
 
-func (c *replayConn) SetDeadline(t time.Time) error {
-	if c.dialing == nil {
-		return c.Conn.SetDeadline(t)
+var errUnexpectedCommand = errors.New("requiretls: smtp.Client did not start with the expected EHLO")
+
+func (c *replayConn) Write(p []byte) (int, error) {
+	if c.reply == nil {
+		return c.Conn.Write(p)
 	}
-	if d := c.dialing.deadline(); t.IsZero() || d.Before(t) {
-		t = d
+	c.written = append(c.written, p...)
+	switch {
+	case string(c.written) == c.hello:
+		c.pending = append(c.pending, c.reply...)
+		c.reply, c.written = nil, nil
+	case len(c.written) >= len(c.hello) || !strings.HasPrefix(c.hello, string(c.written)):
+		return 0, errUnexpectedCommand
 	}
-	c.dialing.setDeadline(c.Conn, t)
-	return nil
+	return len(p), nil
 }
 
 func (c *replayConn) Read(p []byte) (int, error) {

@@ -30,10 +30,18 @@
 // after STARTTLS, after the EHLO under TLS) whether to go on, send with or
 // without REQUIRETLS, skip the host, bounce or defer; a refusal is a
 // [*PolicyError] carrying the 5.7.30 or 5.7.10 reply and the tls= log field.
+// The certificate is checked against the MX host name given in the
+// attempt, not the address dialled.
+//
+// A caller's explicit request (REQUIRETLS on MAIL, a Tag) is never silently
+// dropped: it is honoured or refused with a typed error. [Conn.Mail] with
+// MailOptions.RequireTLS on a session the policy did not decide
+// SendRequireTLS sends nothing and returns the 5.7.10 or 5.7.30 error.
 //
 // [CheckMail] is the smaller check for a go-smtp client made by
 // smtp.DialStartTLS or smtp.DialTLS: before Client.Mail with REQUIRETLS, is
-// the session under TLS and did the post-TLS EHLO announce REQUIRETLS? It
+// the session under TLS, was the server's certificate verified in the
+// handshake, and did the post-TLS EHLO announce REQUIRETLS? It
 // returns a typed error carrying the reply code otherwise (go-smtp returns
 // an unmatchable plain error).
 //

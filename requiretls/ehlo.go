@@ -6,8 +6,10 @@ import "strings"
 //
 // lines are the lines of the reply in order, with or without their
 // "250-"/"250 " prefixes; the first line is the greeting and never counts.
-// The keyword is matched case-insensitively (RFC 5321 Section 2.4) and any
-// parameters after it are ignored (checklist E7).
+// A line that starts with any other reply code ("251-REQUIRETLS") is not
+// part of a 250 reply and never counts either. The keyword is matched
+// case-insensitively (RFC 5321 Section 2.4) and any parameters after it are
+// ignored (checklist E7).
 //
 // tls tells whether the EHLO was sent on a TLS session, after STARTTLS or with
 // implicit TLS. Only such a reply counts (RFC 8689 Section 4.2.1 item 4,
@@ -21,19 +23,46 @@ func Offered(lines []string, tls bool) bool {
 // kw.
 func hasKeyword(lines []string, kw string) bool {
 	for i, line := range lines {
-		if i == 0 {
-			continue
-		}
-		if len(line) >= 4 && isDigits(line[:3]) && (line[3] == '-' || line[3] == ' ') {
-			line = line[4:]
-		}
-		k, _, _ := strings.Cut(line, " ")
-		if strings.EqualFold(k, kw) {
+		if k, _, ok := ehloLine(line); ok && i > 0 && strings.EqualFold(k, kw) {
 			return true
 		}
 	}
 	return false
 }
+
+// ehloLine splits one line of an EHLO reply into its keyword and
+// parameters (RFC 5321 Section 4.1.1.1: ehlo-line = ehlo-keyword *( SP
+// ehlo-param )), after removing a "250-" or "250 " prefix. ok is false for a
+// line with another reply code (net/textproto keeps such lines, prefix
+// included, in the text of a multi-line reply), for a line longer than
+// RFC 5321 allows (Section 4.5.3.1.5: 512 octets with code and CRLF), and
+// for a keyword that is not ALPHA / DIGIT *(ALPHA / DIGIT / "-"): Unicode
+// case folding would otherwise match look-alikes such as "REQUIRETLſ".
+func ehloLine(line string) (keyword, params string, ok bool) {
+	if len(line) >= 4 && isDigits(line[:3]) && (line[3] == '-' || line[3] == ' ') {
+		if line[:3] != "250" {
+			return "", "", false
+		}
+		line = line[4:]
+	}
+	if len(line) > maxReplyLine-len("250-\r\n") {
+		return "", "", false
+	}
+	keyword, params, _ = strings.Cut(line, " ")
+	if keyword == "" || keyword[0] == '-' {
+		return "", "", false
+	}
+	for _, c := range []byte(keyword) {
+		if lower := c | 0x20; !('a' <= lower && lower <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return "", "", false
+		}
+	}
+	return keyword, params, true
+}
+
+// maxReplyLine is the longest reply line RFC 5321 allows, code and CRLF
+// included (Section 4.5.3.1.5).
+const maxReplyLine = 512
 
 func isDigits(s string) bool {
 	for i := 0; i < len(s); i++ {
