@@ -17,7 +17,7 @@ var (
 	// section or on where it ends, so it is neither trusted to relax TLS
 	// nor edited: a line that is not a header field before the blank line
 	// (": x", a first line starting with white space, an mbox "From "
-	// line), a bare CR or LF, a NUL, white space before a colon, a
+	// line, a NUL in a name), a bare CR or LF, white space before a colon, a
 	// continuation of white space only, or a line longer than 998 octets.
 	// Postfix ends the header section at such a non-field line while
 	// go-message skips or refuses it, so a field after it would be header

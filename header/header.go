@@ -128,7 +128,7 @@ func (t *tally) facts() Facts {
 // trust boundary use [Receive].
 //
 // TLSRequiredNo is false when any field of h is one whose line structure
-// [Scan] calls ambiguous (white space before the colon, a bare CR, a NUL, a
+// [Scan] calls ambiguous (white space before the colon, a bare CR, a
 // continuation of white space only, a line over 998 octets) or cannot be
 // written at all. Inspect cannot see what go-message's textproto.ReadHeader
 // dropped or rewrote: a line with an empty name (": x"), which it skips but

@@ -18,8 +18,8 @@ import "bytes"
 //
 // Because every parser must agree on where the inserted line lands, SetRaw
 // refuses every header section [Scan] calls ambiguous (a line that is not a
-// header field before the blank line, such as ": x", a bare CR or LF, a
-// NUL, white space before a colon, a continuation of white space only, a
+// header field before the blank line, such as ": x", a bare CR or LF,
+// white space before a colon, a continuation of white space only, a
 // line over 998 octets), and a last line at the end of msg that is not a
 // complete field. It returns a *ParseError wrapping [ErrAmbiguous] with the
 // offset. Postfix, for example, ends the header section at ": x", so a field

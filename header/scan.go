@@ -43,13 +43,16 @@ type rawField struct {
 // On the way it records in amb the first line that another parser could
 // read differently: go-message's textproto.ReadHeader, which ends lines the
 // same way but skips an empty name and fails on any other non-field line,
-// or a strict RFC 5322 parser. Those are: a line that is not a field, a
-// bare CR or LF (parsers split lines at CRLF, LF or CR), a NUL (C string
-// handling ends there), WSP before the colon (obsolete syntax, RFC 5322
+// or a strict RFC 5322 parser. Those are: a line that is not a field (a NUL
+// or any other control byte in a name included), a bare CR or LF (parsers
+// split lines at CRLF, LF or CR), WSP before the colon (obsolete syntax, RFC 5322
 // Section 4.5.8, which Go's net/textproto and Python's email parser refuse),
 // a continuation of white space only (obsolete, RFC 5322 Section 4.2; some
 // parsers take it for the blank line) and a line longer than 998 octets.
-// Only a header section with amb nil means the same to all of them.
+// Only a header section with amb nil means the same to all of them. A NUL
+// or another control byte in a value is not ambiguous: all three read the
+// same lines and names around it (RFC 5322 Section 4.1, obs-utext), and
+// this package never takes such a value for "No" or "yes".
 //
 // final says b is the whole message: a last line without its line ending
 // is then judged as it stands (a trailing CR is bare, a line with no colon
@@ -141,9 +144,6 @@ func (w *walker) line(start int, cont bool) int {
 	if cr := bytes.IndexByte(text, '\r'); cr >= 0 {
 		w.ambiguous(start+cr, "bare CR in the header section")
 	}
-	if nul := bytes.IndexByte(text, 0); nul >= 0 {
-		w.ambiguous(start+nul, "NUL in the header section")
-	}
 	if len(text) > maxLine {
 		w.ambiguous(start+maxLine, "line longer than 998 octets")
 	}
@@ -192,7 +192,7 @@ func isFtext(c byte) bool { return c >= 33 && c <= 126 && c != ':' }
 // end -1: a line that is not a header field before the blank line (an
 // empty name as in ": x", a first line starting with white space, an mbox
 // "From " line, a name with a space, a control or 8-bit byte), a bare CR
-// or LF, a NUL, white space before the colon, a continuation line of white
+// or LF, white space before the colon, a continuation line of white
 // space only, or a line longer than 998 octets (RFC 5322 Section 2.1.1).
 // Postfix ends the header section at the first of those non-field lines
 // while go-message skips or refuses it, so a field after it is header to
