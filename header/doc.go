@@ -25,6 +25,14 @@
 //   - Generated fields are spelled exactly "TLS-Required: No" and
 //     "Require-TLS-ESMTP: yes", and never appear twice (RFC 8689 Section 3, R21).
 //
+// Unknown, ambiguous, oversized or unparseable input never lowers a
+// requirement: it is refused with a typed error ([ErrAmbiguous],
+// [ErrHeaderTooLong], [ErrMalformed] in a *[ParseError]) or treated as the
+// strictest value, so the Facts of such a header never relax TLS. Where two
+// parsers could disagree (go-message's textproto.ReadHeader, Postfix's
+// header parser, RFC 5322), we refuse: a header section is read and edited
+// only when it means the same to all of them, as [Scan] describes.
+//
 // Beyond Postfix, which honours Require-TLS-ESMTP from anyone: the caller
 // says whether a message comes from a trusted path, and the field is
 // stripped from untrusted ones ([Receive], [RemoveRaw]).

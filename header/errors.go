@@ -13,11 +13,16 @@ var (
 	// TLS-Required field never relaxes TLS (RFC 8689 Section 3, checklist E2).
 	ErrMalformed = errors.New("header: malformed field")
 
-	// ErrAmbiguous: the header section cannot be edited as raw bytes without
-	// risking that two parsers disagree on where a line or the header ends:
-	// a bare CR or bare LF before the end of the header section, or a first
-	// line that starts with white space. This is the SMTP-smuggling hazard
-	// Postfix 3.11.7 fixed in its header insertion.
+	// ErrAmbiguous: parsers could disagree on the lines of the header
+	// section or on where it ends, so it is neither trusted to relax TLS
+	// nor edited: a line that is not a header field before the blank line
+	// (": x", a first line starting with white space, an mbox "From "
+	// line, a NUL in a name), a bare CR or LF, white space before a colon, a
+	// continuation of white space only, or a line longer than 998 octets.
+	// Postfix ends the header section at such a non-field line while
+	// go-message skips or refuses it, so a field after it would be header
+	// to one and body to the other: the SMTP-smuggling class Postfix
+	// 3.11.7 fixed in its header insertion.
 	ErrAmbiguous = errors.New("header: ambiguous line structure")
 
 	// ErrHeaderTooLong: the header section is longer than [MaxHeaderBytes].

@@ -126,29 +126,51 @@ func (t *tally) facts() Facts {
 //
 // Inspect honours Require-TLS-ESMTP from anyone, as Postfix does; to apply a
 // trust boundary use [Receive].
+//
+// TLSRequiredNo is false when any field of h is one whose line structure
+// [Scan] calls ambiguous (white space before the colon, a bare CR, a
+// continuation of white space only, a line over 998 octets) or cannot be
+// written at all. Inspect cannot see what go-message's textproto.ReadHeader
+// dropped or rewrote: a line with an empty name (": x"), which it skips but
+// Postfix takes as the end of the header, and bare LF line endings, which
+// it turns into CRLF. A caller that has the message bytes must check them
+// with [Scan] or [ReadHead] before trusting a relaxation.
 func Inspect(h textproto.Header) Facts {
 	var t tally
+	ambiguous := false
 	fields := h.Fields()
 	for fields.Next() {
 		k := classify(fields.Key())
-		if k == otherField {
-			continue
-		}
 		raw, err := fields.Raw()
 		if err != nil {
 			// Added with Add and holding CR or LF, so it cannot even be
 			// written: never a valid value, whatever it says.
+			ambiguous = true
 			raw = []byte(fields.Key() + ": " + fields.Value())
-			if k != requireTLSESMTPField {
+			if k != requireTLSESMTPField && k != otherField {
 				t.f.TLSRequired += btoi(k == tlsRequiredField)
 				t.malformed(raw)
 			}
 			continue
 		}
+		ambiguous = ambiguous || ambiguousField(raw)
+		if k == otherField {
+			continue
+		}
 		colon := bytes.IndexByte(raw, ':')
 		t.add(k, trimLineEnding(raw[colon+1:]), raw)
 	}
-	return t.facts()
+	f := t.facts()
+	f.TLSRequiredNo = f.TLSRequiredNo && !ambiguous
+	return f
+}
+
+// ambiguousField reports whether the raw bytes of one field are not exactly
+// one field whose lines every parser reads alike (see [Scan]).
+func ambiguousField(raw []byte) bool {
+	w := walker{b: raw, final: true}
+	f, ok := w.next()
+	return !ok || w.amb != nil || f.end != len(raw)
 }
 
 // ParseTLSRequired checks the value of a TLS-Required field: the text after

@@ -12,19 +12,21 @@ import "bytes"
 // If the header has exactly that field already, byte for byte, the result
 // equals msg. Otherwise every field with the same name is removed and line is
 // inserted, followed by CRLF, at the end of the header section: before the
-// blank line, before the first line that is not a header field (where
-// Postfix 3.11 inserts it), or at the end of msg, after a CRLF that ends the
-// last line if it had none. Insertion and removal happen only between whole
-// fields, so a folded field is never split, and every other byte is kept.
+// blank line, or at the end of msg, after a CRLF that ends the last line if
+// it had none. Insertion and removal happen only between whole fields, so a
+// folded field is never split, and every other byte is kept.
 //
-// Because two parsers must agree on where the inserted line lands, SetRaw
-// refuses a header section that contains a bare CR or a bare LF (one not
-// part of CRLF), up to and including the blank line, or whose first line
-// starts with white space (it would become a continuation of the new field).
-// It returns a *ParseError wrapping [ErrAmbiguous] with the offset. This is
-// the class of bug Postfix 3.11.7 fixed (SMTP smuggling through its
-// Require-TLS-ESMTP insertion). msg is message content, not the dot-stuffed
-// DATA stream: dot-stuffing happens after, on the result.
+// Because every parser must agree on where the inserted line lands, SetRaw
+// refuses every header section [Scan] calls ambiguous (a line that is not a
+// header field before the blank line, such as ": x", a bare CR or LF,
+// white space before a colon, a continuation of white space only, a
+// line over 998 octets), and a last line at the end of msg that is not a
+// complete field. It returns a *ParseError wrapping [ErrAmbiguous] with the
+// offset. Postfix, for example, ends the header section at ": x", so a field
+// inserted after it would be body to Postfix; this is the class of bug
+// Postfix 3.11.7 fixed (SMTP smuggling through its Require-TLS-ESMTP
+// insertion). msg is message content, not the dot-stuffed DATA stream:
+// dot-stuffing happens after, on the result.
 //
 // line must be "Name: value" on one line of printable US-ASCII and white
 // space, at most 998 bytes (RFC 5322 Section 2.1.1), else [ErrInvalidField].
@@ -61,7 +63,7 @@ func editRaw(msg []byte, name, line string) ([]byte, error) {
 	if len(lim) > MaxHeaderBytes {
 		lim = lim[:MaxHeaderBytes]
 	}
-	w := walker{b: lim}
+	w := walker{b: lim, final: len(msg) == len(lim)}
 	matches, same := 0, false
 	for {
 		f, ok := w.next()
@@ -73,19 +75,19 @@ func editRaw(msg []byte, name, line string) ([]byte, error) {
 			same = line != "" && string(lim[f.start:f.end]) == line+"\r\n"
 		}
 	}
+	if w.amb != nil {
+		return nil, w.amb
+	}
 	if w.kind == endEOF && len(msg) > len(lim) {
 		return nil, newParseError(lim[MaxHeaderBytes-maxQuotedLine:], MaxHeaderBytes, ErrHeaderTooLong,
 			"no end of the header section within MaxHeaderBytes")
-	}
-	if err := checkUnambiguous(msg, w.insertAt, w.bodyStart); err != nil {
-		return nil, err
 	}
 	if matches == 1 && same {
 		return bytes.Clone(msg), nil
 	}
 
 	out := make([]byte, 0, len(msg)+len(line)+4)
-	w = walker{b: lim}
+	w = walker{b: lim, final: w.final}
 	prev := 0
 	for {
 		f, ok := w.next()
@@ -106,33 +108,6 @@ func editRaw(msg []byte, name, line string) ([]byte, error) {
 		out = append(out, '\r', '\n')
 	}
 	return append(out, msg[w.insertAt:]...), nil
-}
-
-// checkUnambiguous refuses the header sections in which parsers that end
-// lines at CRLF, at LF or at CR would disagree on the lines, and a first line
-// that a new field would turn into a continuation.
-func checkUnambiguous(msg []byte, insertAt, bodyStart int) error {
-	if insertAt < len(msg) && isWSP(msg[insertAt]) {
-		return newParseError(lineAt(msg, insertAt), insertAt, ErrAmbiguous, "header section starts with white space")
-	}
-	hdr := msg[:bodyStart]
-	for i := 0; i < len(hdr); {
-		j := bytes.IndexAny(hdr[i:], "\r\n")
-		if j < 0 {
-			break
-		}
-		j += i
-		switch {
-		case hdr[j] == '\r' && j+1 < len(hdr) && hdr[j+1] == '\n':
-			i = j + 2
-			continue
-		case hdr[j] == '\r':
-			return newParseError(lineAt(msg, j), j, ErrAmbiguous, "bare CR in the header section")
-		default:
-			return newParseError(lineAt(msg, j), j, ErrAmbiguous, "bare LF in the header section")
-		}
-	}
-	return nil
 }
 
 // lineAt returns the line of msg containing offset off, for error messages.

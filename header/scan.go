@@ -19,26 +19,52 @@ const (
 	endNonHeader                // a line that is not a header field starts the body (Postfix's rule)
 )
 
+// maxLine is the longest line RFC 5322 Section 2.1.1 allows, without its
+// CRLF. Postfix splits longer lines into records of line_length_limit
+// (2048) bytes and looks for a field name in the first one only.
+const maxLine = 998
+
 // rawField is one header field: b[start:end] including its continuation
 // lines and final line ending, name = b[start:nameEnd], colon at b[colon].
 type rawField struct {
 	start, nameEnd, colon, end int
 }
 
-// walker iterates over the fields of the header section at the start of b.
+// walker iterates over the fields of the header section at the start of b,
+// finding the same fields and the same end as Postfix 3.11 (is_header_buf
+// in cleanup): a line ends at LF, with or without CR before it; a line
+// starting with SP or HTAB continues the field before it; a field line is a
+// name of at least one printable US-ASCII character other than ":", optional
+// WSP, then ":". The header section ends at the first blank line, at the
+// first other line (an empty name, a continuation as the first line, a line
+// with no colon: Postfix takes it as the start of the body), or at the end
+// of b.
 //
-// A line ends at LF, with or without CR before it, as in go-message and
-// Postfix. A line starting with SP or HTAB continues the field before it.
-// A field line is a name of printable US-ASCII other than ":" (possibly
-// empty, which go-message skips), optional WSP (obs-optional, RFC 5322
-// Section 4.5.8), then ":". The header section ends at the first blank line,
-// at the first line that is not a field line, or at the end of b.
+// On the way it records in amb the first line that another parser could
+// read differently: go-message's textproto.ReadHeader, which ends lines the
+// same way but skips an empty name and fails on any other non-field line,
+// or a strict RFC 5322 parser. Those are: a line that is not a field (a NUL
+// or any other control byte in a name included), a bare CR or LF (parsers
+// split lines at CRLF, LF or CR), WSP before the colon (obsolete syntax, RFC 5322
+// Section 4.5.8, which Go's net/textproto and Python's email parser refuse),
+// a continuation of white space only (obsolete, RFC 5322 Section 4.2; some
+// parsers take it for the blank line) and a line longer than 998 octets.
+// Only a header section with amb nil means the same to all of them. A NUL
+// or another control byte in a value is not ambiguous: all three read the
+// same lines and names around it (RFC 5322 Section 4.1, obs-utext), and
+// this package never takes such a value for "No" or "yes".
 //
-// walker allocates nothing; the work is linear in the header size, with the
-// line ends found by bytes.IndexByte.
+// final says b is the whole message: a last line without its line ending
+// is then judged as it stands (a trailing CR is bare, a line with no colon
+// is not a field); otherwise more bytes may complete it.
+//
+// walker allocates nothing unless it finds an ambiguity; the work is linear
+// in the header size, with the line ends found by bytes.IndexByte.
 type walker struct {
-	b   []byte
-	off int
+	b     []byte
+	final bool
+	off   int
+	amb   *ParseError // the first ambiguous line, if any
 	// Set when next returns false:
 	kind      endKind
 	insertAt  int // where a new field line goes: before the blank or non-header line, or len(b)
@@ -53,12 +79,13 @@ func (w *walker) next() (rawField, bool) {
 	}
 	switch {
 	case b[off] == '\n':
+		w.ambiguous(off, "bare LF in the header section")
 		w.stop(endBlank, off, off+1)
 		return rawField{}, false
 	case b[off] == '\r' && off+1 < len(b) && b[off+1] == '\n':
 		w.stop(endBlank, off, off+2)
 		return rawField{}, false
-	case b[off] == '\r' && off+1 == len(b):
+	case b[off] == '\r' && off+1 == len(b) && !w.final:
 		// Maybe the first half of a blank line still being received.
 		w.stop(endEOF, off, len(b))
 		return rawField{}, false
@@ -71,32 +98,66 @@ func (w *walker) next() (rawField, bool) {
 	for i < len(b) && isWSP(b[i]) && i > off { // no WSP at a line start: that is a continuation
 		i++
 	}
-	if i == len(b) {
+	if i == len(b) && !w.final {
 		// Out of bytes before the colon: a non-header line, or a prefix.
+		w.line(off, false)
 		w.stop(endEOF, off, len(b))
 		return rawField{}, false
 	}
-	if b[i] != ':' {
+	if i == len(b) || b[i] != ':' || nameEnd == off {
+		w.ambiguous(off, "line in the header section is not a header field")
 		w.stop(endNonHeader, off, off)
 		return rawField{}, false
 	}
+	if i > nameEnd {
+		w.ambiguous(nameEnd, "white space before the colon")
+	}
 	f := rawField{start: off, nameEnd: nameEnd, colon: i}
 	// The field ends after the first line ending not followed by WSP.
-	j := i + 1
-	for {
-		nl := bytes.IndexByte(b[j:], '\n')
-		if nl < 0 {
-			j = len(b)
-			break
-		}
-		j += nl + 1
-		if j == len(b) || !isWSP(b[j]) {
-			break
-		}
+	j := w.line(off, false)
+	for j < len(b) && isWSP(b[j]) {
+		j = w.line(j, true)
 	}
 	f.end = j
 	w.off = j
 	return f, true
+}
+
+// line checks the line at b[start:] and returns the offset after its line
+// ending, or len(b) when it has none. cont says it is a continuation line.
+func (w *walker) line(start int, cont bool) int {
+	b := w.b
+	next := len(b)
+	text := b[start:]
+	nl := bytes.IndexByte(text, '\n')
+	if nl >= 0 {
+		next = start + nl + 1
+		text = text[:nl]
+		if nl == 0 || text[nl-1] != '\r' {
+			w.ambiguous(start+nl, "bare LF in the header section")
+		} else {
+			text = text[:nl-1]
+		}
+	} else if len(text) > 0 && text[len(text)-1] == '\r' && !w.final {
+		text = text[:len(text)-1] // maybe the first half of a CRLF
+	}
+	if cr := bytes.IndexByte(text, '\r'); cr >= 0 {
+		w.ambiguous(start+cr, "bare CR in the header section")
+	}
+	if len(text) > maxLine {
+		w.ambiguous(start+maxLine, "line longer than 998 octets")
+	}
+	if cont && (nl >= 0 || w.final) && len(bytes.Trim(text, " \t")) == 0 {
+		w.ambiguous(start, "continuation line of white space only")
+	}
+	return next
+}
+
+// ambiguous records the first ambiguity.
+func (w *walker) ambiguous(off int, msg string) {
+	if w.amb == nil {
+		w.amb = newParseError(lineAt(w.b, off), off, ErrAmbiguous, msg)
+	}
 }
 
 func (w *walker) stop(k endKind, insertAt, bodyStart int) {
@@ -114,9 +175,8 @@ func isFtext(c byte) bool { return c >= 33 && c <= 126 && c != ':' }
 // nothing, and it never reads past the header section, so the body costs
 // nothing whatever its size.
 //
-// end is the offset of the first byte of the body: after the blank line that
-// ends the header section, or at the first line that is not a header field.
-// end is -1 when the header section does not end within b; the Facts then
+// end is the offset of the first byte of the body, after the blank line
+// that ends the header section. end is -1 when the header section does not end within b; the Facts then
 // treat b as the whole message (right for a message without a body, but a
 // caller still receiving must call Scan again with more bytes, since the
 // last field may continue). Growing the buffer geometrically between calls
@@ -127,8 +187,24 @@ func isFtext(c byte) bool { return c >= 33 && c <= 126 && c != ':' }
 // *ParseError wrapping [ErrHeaderTooLong], with Facts in which
 // TLSRequiredNo is false (an unread field might be malformed, E3).
 //
-// Scan and [Inspect] on the header go-message's textproto.ReadHeader reads
-// from the same bytes give the same Facts.
+// Where parsers could disagree on the lines of the header section or on
+// where it ends, Scan returns a *ParseError wrapping [ErrAmbiguous] and
+// end -1: a line that is not a header field before the blank line (an
+// empty name as in ": x", a first line starting with white space, an mbox
+// "From " line, a name with a space, a control or 8-bit byte), a bare CR
+// or LF, white space before the colon, a continuation line of white
+// space only, or a line longer than 998 octets (RFC 5322 Section 2.1.1).
+// Postfix ends the header section at the first of those non-field lines
+// while go-message skips or refuses it, so a field after it is header to
+// one and body to the other. The Facts then cover what was read and never
+// relax TLS; a caller for which a field could raise the requirement (a
+// trusted Require-TLS-ESMTP) must refuse the message. TLSRequiredNo is
+// also false while the last line of b has no line ending.
+//
+// When Scan returns no error, go-message's textproto.ReadHeader reads the
+// same fields from b, in the same order, and ends at the same offset, and
+// Postfix 3.11 finds the same fields and the same end; [Inspect] on the
+// header go-message reads gives the same Facts.
 func Scan(b []byte) (f Facts, end int, err error) {
 	lim := b
 	if len(lim) > MaxHeaderBytes {
@@ -144,11 +220,17 @@ func Scan(b []byte) (f Facts, end int, err error) {
 		t.add(classify(lim[fld.start:fld.nameEnd]), trimLineEnding(lim[fld.colon+1:fld.end]), lim[fld.start:fld.end])
 	}
 	f = t.facts()
-	if w.kind == endEOF {
-		if len(b) > len(lim) {
-			f.TLSRequiredNo = false
-			return f, -1, newParseError(b[MaxHeaderBytes-maxQuotedLine:], MaxHeaderBytes, ErrHeaderTooLong,
-				"no end of the header section within MaxHeaderBytes")
+	switch {
+	case w.amb != nil:
+		f.TLSRequiredNo = false
+		return f, -1, w.amb
+	case w.kind == endEOF && len(b) > len(lim):
+		f.TLSRequiredNo = false
+		return f, -1, newParseError(b[MaxHeaderBytes-maxQuotedLine:], MaxHeaderBytes, ErrHeaderTooLong,
+			"no end of the header section within MaxHeaderBytes")
+	case w.kind == endEOF:
+		if len(lim) > 0 && lim[len(lim)-1] != '\n' {
+			f.TLSRequiredNo = false // an unfinished line may still change (RFC 5322 Section 2.1)
 		}
 		return f, -1, nil
 	}
