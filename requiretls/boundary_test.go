@@ -6,8 +6,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/requiretls/go-requiretls/policy"
 )
 
 // sendData runs one transaction with the given MAIL command and message
@@ -62,29 +60,34 @@ func TestFilterHeaderRefusesAmbiguousBoundary(t *testing.T) {
 	}
 }
 
-// TestTrustedListenerDoesNotRelaxOnAmbiguousHeader (issue 12, R24, E3): on
-// the trusted return path of a content filter, a "TLS-Required: No" that
-// Postfix would read as body never relaxes the tag, whether the listener
-// also filters the header (refused) or not (tagged Default).
-func TestTrustedListenerDoesNotRelaxOnAmbiguousHeader(t *testing.T) {
+// TestAmbiguousHeaderRefusedOnEveryListener (issue 12 items 1 and 4, R24,
+// E3): a "TLS-Required: No" that Postfix would read as body never relaxes
+// the tag. Whatever the options, the glue cannot know where such a header
+// section ends, so it refuses the message before the wrapped session sees
+// it: on a trusted listener a field past the ambiguous line could raise
+// the requirement, and on any listener a Require-TLS-ESMTP field past it
+// could not be removed.
+func TestAmbiguousHeaderRefusedOnEveryListener(t *testing.T) {
 	pki := newTestPKI(t)
 	const msg = ": x\r\nTLS-Required: No\r\n\r\nbody\r\n"
-
-	addr, rec := startServer(t, pki, &ServerOptions{TrustRequireTLSESMTP: true}, true)
-	c := dialRaw(t, addr, pki.ClientConfig())
-	c.cmd("EHLO client.test")
-	code, lines := sendData(t, c, "MAIL FROM:<a@example.org>", msg)
-	require.Equal(t, 250, code, lines)
-	_, msgs := rec.snapshot()
-	require.Len(t, msgs, 1)
-	assert.True(t, msgs[0].tagged)
-	assert.Equal(t, policy.Default, msgs[0].tag, "never NotRequired")
-
-	addr, rec = startServer(t, pki, &ServerOptions{TrustRequireTLSESMTP: true, FilterHeader: true}, true)
-	c = dialRaw(t, addr, pki.ClientConfig())
-	c.cmd("EHLO client.test")
-	code, lines = sendData(t, c, "MAIL FROM:<a@example.org>", msg)
-	assert.Equal(t, 554, code, lines)
-	_, msgs = rec.snapshot()
-	assert.Empty(t, msgs)
+	for _, tc := range []struct {
+		name string
+		opts ServerOptions
+	}{
+		{"default", ServerOptions{}},
+		{"trusted", ServerOptions{TrustRequireTLSESMTP: true}},
+		{"trusted, filtering", ServerOptions{TrustRequireTLSESMTP: true, FilterHeader: true}},
+		{"filtering", ServerOptions{FilterHeader: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, rec := startServer(t, pki, &tc.opts, true)
+			c := dialRaw(t, addr, pki.ClientConfig())
+			c.cmd("EHLO client.test")
+			code, lines := sendData(t, c, "MAIL FROM:<a@example.org>", msg)
+			assert.Equal(t, 554, code, lines)
+			assert.True(t, strings.HasPrefix(lines[0], "5.6.0 "), "enhanced code: %q", lines)
+			_, msgs := rec.snapshot()
+			assert.Empty(t, msgs, "nothing reaches the wrapped session")
+		})
+	}
 }

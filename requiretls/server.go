@@ -58,8 +58,10 @@ type ServerOptions struct {
 // section it cannot read to its end, or cannot edit safely, is refused:
 //
 //   - longer than header.MaxHeaderBytes (1 MiB): [ErrHeaderTooLarge];
-//   - ambiguous, for example a bare CR or LF where a Require-TLS-ESMTP
-//     field must be added or removed (see header.SetRaw): [ErrUnsafeHeader];
+//   - ambiguous, that is a line that go-message, Postfix and RFC 5322 could
+//     read differently (an empty field name, white space before the colon,
+//     a bare CR or LF, a line over 998 octets; see header.ErrAmbiguous), or
+//     an edit header.SetRaw or header.RemoveRaw refuses: [ErrUnsafeHeader];
 //   - a read error of the message data (go-smtp's smtp.ErrDataTooLarge,
 //     smtp.ErrDataReset for an aborted BDAT): that error.
 //
