@@ -222,7 +222,8 @@ func assertNoMail(t *testing.T, s postfixSession, tlsUp bool) {
 }
 
 // TestPostfix runs the reference implementation, Postfix 3.11.6 with
-// requiretls_enable = yes, as a receiving peer (RFC 8689 Sections 2 and 4.2.1).
+// requiretls_enable = yes, as a receiving peer (RFC 8689 Sections 2 and 4.2.1), and as
+// the sender compared with our Dialer.
 // Every case is checked on what Postfix itself replied, logged or queued.
 func TestPostfix(t *testing.T) {
 	if _, err := os.Stat(postfixDir); err != nil {
@@ -231,6 +232,7 @@ func TestPostfix(t *testing.T) {
 	t.Run("baseline", postfixBaseline)
 	t.Run("probe", postfixProbe)
 	t.Run("receiving", postfixReceiving)
+	t.Run("sending", postfixSending)
 }
 
 // postfixBaseline: what Postfix announces and answers, without any of our code.
