@@ -19,6 +19,14 @@
 // "[IPv6:...]", IPv4-mapped IPv6) selects the same level. The same tables can be built from Go values
 // ([New], [Atom], [Inline], [CIDR], [Regexp]) and print back in Postfix syntax.
 //
+// Unknown, ambiguous, oversized or unparseable input never lowers a
+// requirement: it is refused with a typed error or treated as the strictest
+// value. So [Parse] refuses what it cannot read exactly; [Policy.Lookup]
+// gives [Enforce] for a next hop it cannot normalise; and [Evaluate] treats
+// an out-of-range [Tag] as [Required], an out-of-range [Level] as
+// [ConfigError], and defers (4.7.10) an attempt whose [Stage], [Auth],
+// [Handshake] or [Cert] is out of range.
+//
 // Out of scope: DNS, DNSSEC validation, MTA-STS fetching, DANE TLSA lookups
 // and certificate verification. The caller supplies their results as facts
 // ([Auth], [Cert]); the package never raises or lowers the TLS security level
