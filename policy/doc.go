@@ -14,8 +14,18 @@
 // lmtp_requiretls_policy parameter verbatim (atoms, inline:, cidr: and
 // regexp: tables, $name expansion through a caller-supplied lookup,
 // continuation lines), and [Policy.Lookup] maps a next-hop name to a [Level]
-// exactly as Postfix does. The same tables can be built from Go values
+// as Postfix does, after normalising the name so that every spelling of one
+// destination (case, trailing dot, brackets, port, U-label or A-label,
+// "[IPv6:...]", IPv4-mapped IPv6) selects the same level. The same tables can be built from Go values
 // ([New], [Atom], [Inline], [CIDR], [Regexp]) and print back in Postfix syntax.
+//
+// Unknown, ambiguous, oversized or unparseable input never lowers a
+// requirement: it is refused with a typed error or treated as the strictest
+// value. So [Parse] refuses what it cannot read exactly; [Policy.Lookup]
+// gives [Enforce] for a next hop it cannot normalise; and [Evaluate] treats
+// an out-of-range [Tag] as [Required], an out-of-range [Level] as
+// [ConfigError], and defers (4.7.10) an attempt whose [Stage], [Auth],
+// [Handshake] or [Cert] is out of range.
 //
 // Out of scope: DNS, DNSSEC validation, MTA-STS fetching, DANE TLSA lookups
 // and certificate verification. The caller supplies their results as facts
@@ -33,7 +43,11 @@
 //     TLS security level, so Postfix's "halfdane" (TLSA records behind an
 //     insecure MX) is acceptable only if the caller reports the MX as
 //     validated another way ([RFC 8689] Section 2 requires a secure MX).
-//   - Regular expressions are Go's RE2, not POSIX; see [Parse].
+//   - Regular expressions are Go's RE2, not POSIX, and always
+//     case-insensitive; see [Parse].
+//   - Next hops and inline keys are normalised before matching, and a next
+//     hop that does not normalise (not exactly one host name or IP address)
+//     looks up as [Enforce] whatever the policy says; see [Policy.Lookup].
 //
 // [RFC 8689]: https://www.rfc-editor.org/rfc/rfc8689.html
 package policy

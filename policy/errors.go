@@ -10,7 +10,7 @@ var (
 	ErrSyntax       = errors.New("policy: syntax error")          // the policy string does not parse
 	ErrUnknownLevel = errors.New("policy: unknown policy action") // not an action atom
 	ErrUndefined    = errors.New("policy: undefined parameter")   // $name has no value
-	ErrIDN          = errors.New("policy: malformed domain name") // a key cannot be converted to an A-label
+	ErrIDN          = errors.New("policy: malformed domain name") // a key is not a host name, .parent domain or IP address, or has no A-label form
 	ErrTooLarge     = errors.New("policy: policy too large")      // a size limit was exceeded
 )
 

@@ -9,19 +9,27 @@ import (
 	"github.com/requiretls/go-requiretls/tlsstatus"
 )
 
-// allAttempts calls f with every combination of facts at every stage, for
-// every tag, level (plus one out-of-range value) and reverse path.
+// In-range values of every enum input of an Attempt.
+var (
+	tags       = []policy.Tag{policy.Default, policy.Required, policy.NotRequired}
+	levels     = []policy.Level{policy.Enforce, policy.OpportunisticSTARTTLS, policy.Opportunistic, policy.Disable, policy.Monitor, policy.ConfigError}
+	auths      = []policy.Auth{policy.AuthNone, policy.AuthNoEncryption, policy.AuthDANE, policy.AuthMTASTS, policy.AuthDNSSECMX, policy.AuthStaticPKIX}
+	handshakes = []policy.Handshake{policy.HandshakeFailed, policy.HandshakeRefused, policy.HandshakeOK}
+	certs      = []policy.Cert{policy.CertUntrusted, policy.CertNameMismatch, policy.CertAuthenticated}
+)
+
+// allAttempts calls f with every combination of in-range facts at every
+// stage, for every tag, level and reverse path.
 func allAttempts(f func(policy.Attempt)) {
-	levels := []policy.Level{policy.Enforce, policy.OpportunisticSTARTTLS, policy.Opportunistic, policy.Disable, policy.Monitor, policy.ConfigError, 77}
-	for _, tag := range []policy.Tag{policy.Default, policy.Required, policy.NotRequired} {
+	for _, tag := range tags {
 		for _, null := range []bool{false, true} {
 			for _, level := range levels {
 				for _, more := range []bool{false, true} {
 					for stage := policy.BeforeConnect; stage <= policy.AfterTLSEHLO; stage++ {
-						for auth := policy.AuthNone; auth <= policy.AuthStaticPKIX+1; auth++ {
+						for _, auth := range auths {
 							for _, offered := range []bool{false, true} {
-								for hs := policy.HandshakeFailed; hs <= policy.HandshakeOK; hs++ {
-									for cert := policy.CertUntrusted; cert <= policy.CertAuthenticated; cert++ {
+								for _, hs := range handshakes {
+									for _, cert := range certs {
 										for _, announced := range []bool{false, true} {
 											f(policy.Attempt{
 												Tag: tag, NullSender: null, Level: level, MoreHosts: more, Host: "mx.example",
@@ -146,7 +154,7 @@ func TestEvaluateExhaustive(t *testing.T) {
 			}
 		}
 		// A policy error defers, never bounces (Postfix).
-		if a.Tag == policy.Required && !a.NullSender && (a.Level == policy.ConfigError || a.Level == 77) {
+		if a.Tag == policy.Required && !a.NullSender && a.Level == policy.ConfigError {
 			require.Equal(t, policy.Defer, d.Action)
 			require.Equal(t, policy.Code4710, d.Code)
 		}
@@ -166,5 +174,103 @@ func TestEvaluateExhaustive(t *testing.T) {
 		// Facts of later stages are ignored.
 		require.Equal(t, d, policy.Evaluate(laterFactsCleared(a)), "%+v", a)
 	})
-	require.Equal(t, 3*2*7*2*4*7*2*3*3*2, n)
+	require.Equal(t, 3*2*6*2*4*6*2*3*3*2, n)
+}
+
+// strictness ranks a decision: the higher, the less it lets through. Not
+// sending beats continuing, which beats sending with REQUIRETLS, which
+// beats sending without it; then refusing plaintext fallback, then not
+// capping TLS.
+func strictness(d policy.Decision) int {
+	r := 0
+	switch d.Action {
+	case policy.SendWithout:
+	case policy.SendRequireTLS:
+		r = 1
+	case policy.Continue:
+		r = 2
+	default:
+		r = 3
+	}
+	r *= 4
+	if !d.PlaintextFallback {
+		r += 2
+	}
+	if !d.CapTLS {
+		r++
+	}
+	return r
+}
+
+// TestEvaluateOutOfRange is issue 12 item 7: for every in-range attempt,
+// each enum input in turn is set to values out of range, and the decision
+// must be at least as strict as the strictest decision any in-range value
+// of that input gives. The rule itself: an unknown Tag is Required, an
+// unknown Level defers 4.7.10 like ConfigError, and an unknown fact that
+// counts at the stage defers 4.7.10.
+func TestEvaluateOutOfRange(t *testing.T) {
+	type input struct {
+		name    string
+		unknown []uint8
+		inRange int
+		set     func(a *policy.Attempt, v uint8)
+		in      func(a *policy.Attempt, i int)
+	}
+	inputs := []input{
+		{"tag", []uint8{3, 255}, len(tags), func(a *policy.Attempt, v uint8) { a.Tag = policy.Tag(v) }, func(a *policy.Attempt, i int) { a.Tag = tags[i] }},
+		{"level", []uint8{6, 77, 255}, len(levels), func(a *policy.Attempt, v uint8) { a.Level = policy.Level(v) }, func(a *policy.Attempt, i int) { a.Level = levels[i] }},
+		{"stage", []uint8{4, 255}, 4, func(a *policy.Attempt, v uint8) { a.Stage = policy.Stage(v) }, func(a *policy.Attempt, i int) { a.Stage = policy.Stage(i) }},
+		{"auth", []uint8{6, 255}, len(auths), func(a *policy.Attempt, v uint8) { a.Auth = policy.Auth(v) }, func(a *policy.Attempt, i int) { a.Auth = auths[i] }},
+		{"handshake", []uint8{3, 255}, len(handshakes), func(a *policy.Attempt, v uint8) { a.Handshake = policy.Handshake(v) }, func(a *policy.Attempt, i int) { a.Handshake = handshakes[i] }},
+		{"cert", []uint8{3, 255}, len(certs), func(a *policy.Attempt, v uint8) { a.Cert = policy.Cert(v) }, func(a *policy.Attempt, i int) { a.Cert = certs[i] }},
+	}
+	n := 0
+	allAttempts(func(a policy.Attempt) {
+		for _, in := range inputs {
+			strictest := 0
+			for i := 0; i < in.inRange; i++ {
+				b := a
+				in.in(&b, i)
+				strictest = max(strictest, strictness(policy.Evaluate(b)))
+			}
+			for _, v := range in.unknown {
+				n++
+				b := a
+				in.set(&b, v)
+				d := policy.Evaluate(b)
+				if strictness(d) < strictest {
+					t.Fatalf("%s %d is laxer than every in-range value: %+v gives %+v", in.name, v, b, d)
+				}
+				if d.Action == policy.SendRequireTLS && !tlsUp(b) {
+					t.Fatalf("REQUIRETLS without TLS: %+v", b)
+				}
+				// The exact rule, as a decision the same input gives with
+				// an in-range value.
+				var want policy.Decision
+				r := b
+				switch {
+				case in.name == "tag":
+					r.Tag = policy.Required
+					want = policy.Evaluate(r)
+				case in.name == "level":
+					r.Level = policy.ConfigError
+					want = policy.Evaluate(r)
+				case in.name == "stage" || in.name == "auth" || b.Stage >= policy.AfterSTARTTLS:
+					// The same decision for every tag, level and sender.
+					r.Tag, r.Level, r.NullSender = policy.Default, policy.Disable, !r.NullSender
+					want = policy.Evaluate(r)
+					if d.Action != policy.Defer || d.Code != policy.Code4710 || d.Feature != (tlsstatus.Feature{}) ||
+						d.PlaintextFallback || d.CapTLS || d.RetHdrs {
+						t.Fatalf("%s %d does not defer 4.7.10: %+v gives %+v", in.name, v, b, d)
+					}
+				default: // a later stage's fact is ignored
+					want = policy.Evaluate(laterFactsCleared(b))
+				}
+				if d != want {
+					t.Fatalf("%+v gives %+v, want %+v", b, d, want)
+				}
+			}
+		}
+	})
+	require.Equal(t, 3*2*6*2*4*6*2*3*3*2*(2+3+2+2+2+2), n)
 }

@@ -2,7 +2,10 @@ package policy_test
 
 import (
 	"errors"
+	"net/netip"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/requiretls/go-requiretls/policy"
 )
@@ -17,7 +20,7 @@ var fuzzSeeds = []string{
 	"inline:{{foo.xn--1xa.example = opportunistic}} disable",
 	"inline:{{example.com=opportunistic}, {.example.com=opportunistic}, {localhost=opportunistic}}, cidr:{{0.0.0.0/0 opportunistic}, {::/0 opportunistic}}, enforce",
 	"inline:{\n  {a = disable}\n# c\n  {b = enforce} }\n  monitor",
-	`regexp:{{!/^A/i disable}, {#a/b# opportunistic}}, cidr:{{192.0.2.1 disable}}`,
+	`regexp:{{!/^A/m disable}, {#a/b# opportunistic}}, cidr:{{192.0.2.1 disable}}`,
 	"inline:{{a = $$x}}, ${x}, $(y), ${domain_to_ascii{bücher.example}}",
 	"inline:{{{{{{{{{a=b}}}}}}}}}",
 	"enforce }",
@@ -60,10 +63,19 @@ func FuzzParse(f *testing.F) {
 }
 
 // FuzzLookup checks that Lookup never panics and returns a valid level,
-// and that the implicit default is enforce.
+// that the implicit default is enforce, and that spelling variants of a
+// next hop (case, trailing dot, brackets, port, "[IPv6:...]",
+// IPv4-mapped IPv6) select the same level: a variant is either the same
+// destination and looks up the same, or it is malformed and looks up as
+// enforce (issue 12 item 6).
 func FuzzLookup(f *testing.F) {
-	for _, s := range fuzzSeeds {
-		for _, h := range []string{"foo.example", "x.foo.π.example", "foo.-π.example", "[192.0.2.1]:25", "[2001:db8::1]", "other:25"} {
+	hops := []string{"foo.example", "x.foo.π.example", "foo.-π.example", "[192.0.2.1]:25", "[2001:db8::1]", "other:25"}
+	for _, g := range spellings {
+		hops = append(hops, g...)
+	}
+	hops = append(hops, malformedNextHops...)
+	for _, s := range append(fuzzSeeds, spellingPolicy, `regexp:{{/^bank\.example$/ enforce}}, cidr:{{::ffff:192.0.2.0/120 enforce}}, disable`) {
+		for _, h := range hops {
 			f.Add(s, h)
 		}
 	}
@@ -79,7 +91,48 @@ func FuzzLookup(f *testing.F) {
 		if _, err := policy.ParseLevel(l.String()); err != nil {
 			t.Fatalf("invalid level %v", l)
 		}
+		same := func(v string) {
+			if got := p.Lookup(v); got != l {
+				t.Fatalf("%q gives %v, its spelling %q gives %v", nexthop, l, v, got)
+			}
+		}
+		sameOrMalformed := func(v string) {
+			if got := p.Lookup(v); got != l && got != policy.Enforce {
+				t.Fatalf("%q gives %v, its spelling %q gives %v", nexthop, l, v, got)
+			}
+		}
+		same(asciiUpper(nexthop))
+		for _, v := range []string{nexthop + ".", "[" + nexthop + "]", "[" + nexthop + "]:25", nexthop + ":smtp"} {
+			sameOrMalformed(v)
+		}
+		if a, err := netip.ParseAddr(nexthop); err == nil && a.Zone() == "" {
+			same("[" + nexthop + "]:25")
+			if a.Is4() {
+				same("::ffff:" + nexthop)
+				same("[IPv6:::ffff:" + nexthop + "]")
+			} else {
+				same("[IPv6:" + nexthop + "]")
+			}
+		} else if l != policy.Enforce && !strings.ContainsAny(nexthop, "[]:") && !strings.HasSuffix(nexthop, ".") && utf8.RuneCountInString(nexthop) == len(nexthop) {
+			// An ASCII name that looked up (IDNA can map other characters
+			// to "."): the same name in other spellings.
+			same(nexthop + ".")
+			same("[" + nexthop + ".]:25")
+			same(nexthop + ":25")
+		}
 	})
+}
+
+// asciiUpper upper-cases ASCII letters only: Unicode case mapping can
+// change a name ("ß" becomes "SS").
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
 }
 
 // FuzzParseLevel checks the atom round trip.

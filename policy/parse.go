@@ -54,12 +54,16 @@ type ParseOptions struct {
 //   - other table types (hash:, lmdb:, pcre:, fail:, ...) and tables in files
 //     parse, but every lookup in them gives [ConfigError], as Postfix does
 //     for a table it cannot open: this package does no I/O;
-//   - inline keys that are U-labels are converted to A-labels (Postfix never
-//     matches them); a duplicate inline key is an error;
+//   - inline keys are normalised as [Policy.Lookup] normalises next hops
+//     (lower case, no trailing dot, U-labels to A-labels, canonical IP
+//     addresses), so that they can match; a key that is not a host name,
+//     ".parent" domain or IP address is an error wrapping [ErrIDN] (Postfix
+//     keeps it, and it never matches); a duplicate inline key is an error;
 //   - regexp: uses Go's RE2, not POSIX regular expressions: no
-//     back-references, no \< \>, Perl classes such as \d are available; the
-//     flags are "i" (toggle case-insensitivity, on by default) and "m"; "x",
-//     if/endif and $n substitution are not supported;
+//     back-references, no \< \>, Perl classes such as \d are available;
+//     the only flag is "m"; "x", if/endif and $n substitution are not
+//     supported; and "i" (case-sensitive matching) is refused, because
+//     patterns see the next hop normalised to lower case ([Policy.Lookup]);
 //   - a cidr: rule is "{prefix action}" with a network address prefix or a
 //     single address; "!" negation is not supported.
 //
@@ -427,7 +431,7 @@ func parseCIDR(s string, start, end int) (Item, error) {
 		if prefix.Masked() != prefix {
 			return &ParseError{Input: s, Offset: bs, Err: ErrSyntax, Msg: "non-null host address bits in " + quote(pat)}
 		}
-		rules = append(rules, cidrRule{prefix: prefix, result: newResult(strings.TrimSpace(rule[sp:]))})
+		rules = append(rules, cidrRule{prefix: unmapPrefix(prefix), result: newResult(strings.TrimSpace(rule[sp:]))})
 		return nil
 	})
 	if err != nil {
@@ -443,7 +447,7 @@ func parseRegexp(s string, start, end int) (Item, error) {
 		if !ok {
 			return &ParseError{Input: s, Offset: ts, Err: ErrSyntax, Msg: "regexp rule not in braces: want {/pattern/ action}"}
 		}
-		r := reRule{fold: true}
+		r := reRule{}
 		i := bs
 		if i < be && s[i] == '!' {
 			r.negate = true
@@ -473,10 +477,10 @@ func parseRegexp(s string, start, end int) (Item, error) {
 		j++
 		for ; j < be && !isSpace(s[j]); j++ {
 			switch s[j] {
-			case 'i':
-				r.fold = !r.fold
 			case 'm':
 				r.multi = true
+			case 'i':
+				return &ParseError{Input: s, Offset: j, Err: ErrSyntax, Msg: "regexp flag \"i\" (case-sensitive matching) is not supported: next hops are matched in lower case"}
 			default:
 				return &ParseError{Input: s, Offset: j, Err: ErrSyntax, Msg: "unsupported regexp flag " + quote(s[j:j+1])}
 			}

@@ -37,17 +37,9 @@ func TagOf(requireTLS, tlsRequiredNo bool) Tag {
 	return Default
 }
 
-// String returns "default", "required" or "not-required".
+// String returns "default", "required", "not-required", or "tag(N)".
 func (t Tag) String() string {
-	switch t {
-	case Default:
-		return "default"
-	case Required:
-		return "required"
-	case NotRequired:
-		return "not-required"
-	}
-	return "tag(" + strconv.Itoa(int(t)) + ")"
+	return enumName(uint8(t), "tag", "default", "required", "not-required")
 }
 
 // Stage is how far a delivery attempt has got: which facts of an [Attempt]
@@ -67,6 +59,19 @@ const (
 	// (RFC 8689 Section 2; RFC 3207 Section 4.2).
 	AfterTLSEHLO
 )
+
+// String returns the stage's name, e.g. "after-tls-ehlo", or "stage(N)".
+func (s Stage) String() string {
+	return enumName(uint8(s), "stage", "before-connect", "after-ehlo", "after-starttls", "after-tls-ehlo")
+}
+
+// enumName returns names[v], or prefix(v) for a value out of range.
+func enumName(v uint8, prefix string, names ...string) string {
+	if int(v) < len(names) {
+		return names[v]
+	}
+	return prefix + "(" + strconv.Itoa(int(v)) + ")"
+}
 
 // Auth is how the caller's TLS policy can authenticate the server, known
 // before connecting (RFC 8689 Section 2, second and third bullets). The zero
@@ -98,6 +103,11 @@ const (
 	AuthStaticPKIX
 )
 
+// String returns the name, e.g. "mta-sts", or "auth(N)".
+func (a Auth) String() string {
+	return enumName(uint8(a), "auth", "none", "no-encryption", "dane", "mta-sts", "dnssec-mx", "static-pkix")
+}
+
 // canAuthenticate reports whether the policy can authenticate the server
 // (Postfix: the effective TLS level is a TLS_MUST_MATCH level).
 func (a Auth) canAuthenticate() bool { return a >= AuthDANE && a <= AuthStaticPKIX }
@@ -116,6 +126,11 @@ const (
 	HandshakeOK
 )
 
+// String returns "failed", "refused", "ok", or "handshake(N)".
+func (h Handshake) String() string {
+	return enumName(uint8(h), "handshake", "failed", "refused", "ok")
+}
+
 // Cert is what certificate verification found after the handshake. The zero
 // Cert is [CertUntrusted].
 type Cert uint8
@@ -130,6 +145,11 @@ const (
 	// (RFC 7672; a DANE-EE(3) match needs no name match, E15).
 	CertAuthenticated
 )
+
+// String returns "untrusted", "name-mismatch", "authenticated", or "cert(N)".
+func (c Cert) String() string {
+	return enumName(uint8(c), "cert", "untrusted", "name-mismatch", "authenticated")
+}
 
 // Attempt is what is known about one delivery attempt to one host. Fill it
 // stage by stage and call [Evaluate] after each stage.
@@ -303,6 +323,12 @@ type Decision struct {
 // Evaluate decides what to do at the attempt's stage. It is pure and does
 // not allocate; the reason text is formatted on demand.
 //
+// Values out of range never lower a requirement: an unknown [Tag] is
+// treated as [Required], an unknown [Level] as [ConfigError] (4.7.10), and
+// an unknown [Stage], or an unknown [Auth], [Handshake] or [Cert] at a
+// stage where it is known, defers the message with [Code4710] whatever its
+// tag and level.
+//
 // Safety property (tested exhaustively): for a Required message with a
 // non-empty reverse path under [Enforce], the only send decision is
 // [SendRequireTLS], and only when the host can be authenticated, TLS is up,
@@ -311,7 +337,13 @@ type Decision struct {
 // without TLS, for any input.
 func Evaluate(a Attempt) Decision {
 	var d Decision
-	if a.Tag != Required {
+	if !a.known() {
+		// A fact out of range (a caller bug or corrupted state) is not
+		// guessed at: nothing is sent on it.
+		d.Outcome = Outcome{Action: Defer, Code: Code4710, why: whyInvalid, host: a.Host}
+		return d
+	}
+	if a.Tag == Default || a.Tag == NotRequired { // an unknown Tag counts as Required
 		d.Outcome, d.PlaintextFallback = unrequired(&a)
 		d.CapTLS = a.Tag == NotRequired
 		return d
@@ -336,6 +368,17 @@ func Evaluate(a Attempt) Decision {
 	}
 	d.RetHdrs = d.Action == SendWithout && !a.NullSender
 	return d
+}
+
+// known reports whether every fact that counts at a.Stage is in range.
+func (a *Attempt) known() bool {
+	switch {
+	case a.Stage > AfterTLSEHLO, a.Auth > AuthStaticPKIX:
+		return false
+	case a.Stage >= AfterSTARTTLS:
+		return a.Handshake <= HandshakeOK && a.Cert <= CertAuthenticated
+	}
+	return true
 }
 
 // unrequired decides for a message that does not (or no longer) request

@@ -384,3 +384,96 @@ func TestEvaluateAllocs(t *testing.T) {
 	})
 	assert.Zero(t, allocs)
 }
+
+// TestEvaluateUnknownTag is issue 12 item 7: a Tag value out of range (a
+// corrupted queue file) is treated as Required, never as Default, so it
+// cannot downgrade a REQUIRETLS message (RFC 8689 Section 4.2.1).
+func TestEvaluateUnknownTag(t *testing.T) {
+	for _, tag := range []policy.Tag{3, 255} {
+		a := with(func(a *policy.Attempt) { a.Tag = tag; a.Stage = policy.AfterEHLO; a.STARTTLSOffered = false })
+		d := policy.Evaluate(a)
+		assert.Equal(t, policy.Bounce, d.Action, "%v", tag)
+		assert.Equal(t, policy.Code5730, d.Code)
+		assert.Equal(t, "!requiretls:nostarttls", d.Feature.String())
+		a.Tag = policy.Required
+		assert.Equal(t, policy.Evaluate(a), d, "%v evaluates as Required", tag)
+	}
+	assert.Equal(t, "tag(3)", policy.Tag(3).String())
+}
+
+// TestEvaluateUnknownFacts: a Stage, Auth, Handshake or Cert value out of
+// range, at a stage where it counts, defers the message with 4.7.10, for
+// every tag and level: a fact that cannot be read never lowers a
+// requirement, and it is not guessed either.
+func TestEvaluateUnknownFacts(t *testing.T) {
+	tests := []struct {
+		name string
+		f    func(*policy.Attempt)
+	}{
+		{"stage 4 with every fact good", func(a *policy.Attempt) { a.Stage = 4 }},
+		{"stage 255", func(a *policy.Attempt) { a.Stage = 255 }},
+		{"auth 6 under opportunistic+starttls", func(a *policy.Attempt) {
+			a.Stage, a.Level, a.Auth = policy.BeforeConnect, policy.OpportunisticSTARTTLS, 6
+		}},
+		{"auth 255 at the last stage", func(a *policy.Attempt) { a.Auth = 255 }},
+		{"handshake 3", func(a *policy.Attempt) { a.Handshake = 3 }},
+		{"cert 3", func(a *policy.Attempt) { a.Cert = 3 }},
+	}
+	for _, tt := range tests {
+		for _, tag := range []policy.Tag{policy.Required, policy.Default, policy.NotRequired, 7} {
+			for _, null := range []bool{false, true} {
+				a := with(tt.f)
+				a.Tag, a.NullSender = tag, null
+				d := policy.Evaluate(a)
+				assert.Equal(t, policy.Defer, d.Action, "%s %v null=%v", tt.name, tag, null)
+				assert.Equal(t, policy.Code4710, d.Code, tt.name)
+				assert.False(t, d.PlaintextFallback || d.CapTLS || d.RetHdrs, tt.name)
+				assert.Equal(t, "REQUIRETLS policy error: unknown delivery attempt facts. The last attempted server was mx.example.com", d.Reason(), tt.name)
+			}
+		}
+	}
+	// A later stage's fact is ignored, even when out of range.
+	d := policy.Evaluate(with(func(a *policy.Attempt) { a.Stage = policy.AfterEHLO; a.Cert, a.Handshake = 9, 9 }))
+	assert.Equal(t, policy.Continue, d.Action)
+}
+
+// TestReasonEscapesTLSLevel: the TLS level is caller text too; it cannot
+// inject a line into a log or a DSN.
+func TestReasonEscapesTLSLevel(t *testing.T) {
+	d := policy.Evaluate(with(func(a *policy.Attempt) {
+		a.Stage, a.Auth, a.TLSLevel = policy.BeforeConnect, policy.AuthNone, "may\r\nX-Injected: 1"
+	}))
+	assert.Equal(t, `Sender requested REQUIRETLS, but my configured TLS security level 'may\x0d\x0aX-Injected: 1' disables certificate matching. The last attempted server was mx.example.com`, d.Reason())
+}
+
+// TestEnumStrings: every enum prints a name, and an unknown value prints
+// its number instead of panicking.
+func TestEnumStrings(t *testing.T) {
+	for _, tt := range []struct{ got, want string }{
+		{policy.BeforeConnect.String(), "before-connect"},
+		{policy.AfterEHLO.String(), "after-ehlo"},
+		{policy.AfterSTARTTLS.String(), "after-starttls"},
+		{policy.AfterTLSEHLO.String(), "after-tls-ehlo"},
+		{policy.Stage(4).String(), "stage(4)"},
+		{policy.AuthNone.String(), "none"},
+		{policy.AuthNoEncryption.String(), "no-encryption"},
+		{policy.AuthDANE.String(), "dane"},
+		{policy.AuthMTASTS.String(), "mta-sts"},
+		{policy.AuthDNSSECMX.String(), "dnssec-mx"},
+		{policy.AuthStaticPKIX.String(), "static-pkix"},
+		{policy.Auth(255).String(), "auth(255)"},
+		{policy.HandshakeFailed.String(), "failed"},
+		{policy.HandshakeRefused.String(), "refused"},
+		{policy.HandshakeOK.String(), "ok"},
+		{policy.Handshake(3).String(), "handshake(3)"},
+		{policy.CertUntrusted.String(), "untrusted"},
+		{policy.CertNameMismatch.String(), "name-mismatch"},
+		{policy.CertAuthenticated.String(), "authenticated"},
+		{policy.Cert(3).String(), "cert(3)"},
+		{policy.Tag(255).String(), "tag(255)"},
+		{policy.Action(99).String(), "action(99)"},
+		{policy.Code(99).String(), ""},
+	} {
+		assert.Equal(t, tt.want, tt.got)
+	}
+}

@@ -70,9 +70,6 @@ func (it *Item) write(b *strings.Builder) {
 			b.WriteByte('/')
 			writePattern(b, r.pattern)
 			b.WriteByte('/')
-			if !r.fold {
-				b.WriteByte('i')
-			}
 			if r.multi {
 				b.WriteByte('m')
 			}

@@ -17,6 +17,7 @@ const (
 	whyNoRequireTLS         // enforce, no REQUIRETLS after TLS
 	whyNotOffered           // downgrade, no REQUIRETLS after TLS
 	whyConfig               // policy configuration error
+	whyInvalid              // a fact of the attempt is out of range
 )
 
 const prefix = "Sender requested REQUIRETLS, but "
@@ -40,12 +41,12 @@ func (o Outcome) AppendReason(b []byte) []byte {
 	case whyCertLevel:
 		b = append(b, prefix+"my configured TLS security level "...)
 		b = append(b, '\'')
-		b = append(b, o.detail...)
+		b = appendPrintable(b, o.detail)
 		b = append(b, "' disables certificate matching"...)
 	case whyNoEncryption:
 		b = append(b, prefix+"my configured TLS security level "...)
 		b = append(b, '\'')
-		b = append(b, o.detail...)
+		b = appendPrintable(b, o.detail)
 		b = append(b, "' disables encryption"...)
 	case whyNoSTARTTLS:
 		b = append(b, prefix+"TLS service was not offered by host "...)
@@ -72,6 +73,8 @@ func (o Outcome) AppendReason(b []byte) []byte {
 		return appendHost(b, o.host)
 	case whyConfig:
 		b = append(b, "REQUIRETLS policy configuration error"...)
+	case whyInvalid:
+		b = append(b, "REQUIRETLS policy error: unknown delivery attempt facts"...)
 	default:
 		return b
 	}

@@ -4,8 +4,6 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
-
-	"golang.org/x/net/idna"
 )
 
 // Policy is a parsed smtp_requiretls_policy: items evaluated in order, the
@@ -72,7 +70,6 @@ type cidrRule struct {
 type reRule struct {
 	re      *regexp.Regexp
 	pattern string // RE2 source, without the (?i) we add
-	fold    bool   // case-insensitive (the Postfix default)
 	negate  bool   // !/pattern/
 	multi   bool   // the m flag
 	result  result
@@ -117,12 +114,12 @@ func (t *inline) add(key string, r result, off int) error {
 	if i := strings.IndexAny(key, badKeyChars); i >= 0 {
 		return &ParseError{Input: key, Offset: off + i, Err: ErrSyntax, Msg: "invalid character in inline key"}
 	}
-	k, err := normalizeKey(key)
-	if err != nil {
-		return &ParseError{Input: key, Offset: off, Err: ErrIDN, Msg: "malformed domain name " + quote(key)}
-	}
-	if k == "" {
+	if key == "" {
 		return &ParseError{Input: key, Offset: off, Err: ErrSyntax, Msg: "empty key"}
+	}
+	k, ok := normalizeKey(key)
+	if !ok {
+		return &ParseError{Input: key, Offset: off, Err: ErrIDN, Msg: "not a host name, .parent domain or IP address: " + quote(key)}
 	}
 	if _, dup := t.m[k]; dup {
 		return &ParseError{Input: key, Offset: off, Err: ErrSyntax, Msg: "duplicate key " + quote(k)}
@@ -132,24 +129,6 @@ func (t *inline) add(key string, r result, off int) error {
 	return nil
 }
 
-// normalizeKey lower-cases a table key and converts U-labels to A-labels
-// (a leading "." is kept). Postfix leaves non-ASCII keys alone, so they can
-// never match; we convert them instead (see Parse).
-func normalizeKey(key string) (string, error) {
-	if isASCII(key) {
-		return strings.ToLower(key), nil
-	}
-	dot := strings.HasPrefix(key, ".")
-	a, err := idna.Lookup.ToASCII(strings.TrimPrefix(key, "."))
-	if err != nil {
-		return "", err
-	}
-	if dot {
-		a = "." + a
-	}
-	return a, nil
-}
-
 // CIDRRule is one rule of a [CIDR] table.
 type CIDRRule struct {
 	Prefix netip.Prefix // must be the network address (no host bits), like Postfix
@@ -157,28 +136,30 @@ type CIDRRule struct {
 }
 
 // CIDR returns a cidr: table, matched against IP-literal next hops in
-// order. It fails on an invalid prefix or one with host bits set.
+// order. It fails on an invalid prefix or one with host bits set. An
+// IPv4-mapped IPv6 prefix is stored as its IPv4 prefix (see [Policy.Lookup]).
 func CIDR(rules ...CIDRRule) (Item, error) {
 	out := make([]cidrRule, 0, len(rules))
 	for _, r := range rules {
 		if !r.Prefix.IsValid() || r.Prefix.Masked() != r.Prefix {
 			return Item{}, &ParseError{Input: r.Prefix.String(), Err: ErrSyntax, Msg: "invalid network prefix"}
 		}
-		out = append(out, cidrRule{prefix: r.Prefix, result: result{text: r.Level.String(), level: r.Level}})
+		out = append(out, cidrRule{prefix: unmapPrefix(r.Prefix), result: result{text: r.Level.String(), level: r.Level}})
 	}
 	return Item{kind: kindCIDR, cidr: out}, nil
 }
 
 // RegexpRule is one rule of a [Regexp] table.
 type RegexpRule struct {
-	Pattern       string // Go RE2 syntax, matched against the whole next-hop name
-	Level         Level
-	CaseSensitive bool // Postfix's "i" flag; matching is case-insensitive by default
-	Negate        bool // Postfix's "!/pattern/": match when the pattern does not
+	Pattern string // Go RE2 syntax, matched case-insensitively against the normalised next hop (see [Policy.Lookup])
+	Level   Level
+	Negate  bool // Postfix's "!/pattern/": match when the pattern does not
 }
 
 // Regexp returns a regexp: table. Only the full next-hop name is matched;
-// there is no ".parent" search. It fails on a pattern that does not
+// there is no ".parent" search. Matching is always case-insensitive: the
+// name is normalised to lower case first, so a case-sensitive pattern
+// would only ever match some spellings of a name. It fails on a pattern that does not
 // compile or whose braces do not balance (Postfix could not read it back).
 func Regexp(rules ...RegexpRule) (Item, error) {
 	out := make([]reRule, 0, len(rules))
@@ -186,7 +167,7 @@ func Regexp(rules ...RegexpRule) (Item, error) {
 		if !balanced(r.Pattern) {
 			return Item{}, &ParseError{Input: r.Pattern, Err: ErrSyntax, Msg: "unbalanced braces in pattern"}
 		}
-		rr := reRule{pattern: r.Pattern, fold: !r.CaseSensitive, negate: r.Negate, result: result{text: r.Level.String(), level: r.Level}}
+		rr := reRule{pattern: r.Pattern, negate: r.Negate, result: result{text: r.Level.String(), level: r.Level}}
 		if err := rr.compile(); err != nil {
 			return Item{}, &ParseError{Input: r.Pattern, Err: ErrSyntax, Msg: err.Error()}
 		}
@@ -196,18 +177,11 @@ func Regexp(rules ...RegexpRule) (Item, error) {
 }
 
 func (r *reRule) compile() error {
-	flags := ""
-	if r.fold {
-		flags += "i"
-	}
+	flags := "(?i)"
 	if r.multi {
-		flags += "m"
+		flags = "(?im)"
 	}
-	src := r.pattern
-	if flags != "" {
-		src = "(?" + flags + ")" + src
-	}
-	re, err := regexp.Compile(src)
+	re, err := regexp.Compile(flags + r.pattern)
 	r.re = re
 	return err
 }
@@ -237,73 +211,76 @@ func isASCII(s string) bool {
 	return true
 }
 
-// maxKey is the longest next-hop name looked up without allocating; a DNS
-// name has at most 253 characters.
-const maxKey = 256
-
 // Lookup returns the enforcement level for a TLS next-hop destination, as
-// Postfix 3.11's smtp_reqtls_policy_eval does:
+// Postfix 3.11's smtp_reqtls_policy_eval does, after normalising the next
+// hop so that every spelling of one destination selects the same level.
 //
-//   - "[" "]" and ":port" are stripped, so "[192.0.2.1]:25" looks up
-//     "192.0.2.1" (matched by cidr: tables);
-//   - a non-ASCII name is converted to its A-label form; if that fails the
-//     result is [Enforce] at once, whatever the policy says;
-//   - fixed-string tables (inline:) also try ".parent" keys for names that
-//     are not IP addresses: "a.b.example" tries "a.b.example", ".b.example",
-//     ".example" (never "b.example");
-//   - regexp: tables see only the full name, in its original case (their
-//     matching is case-insensitive by default, as in Postfix);
+// Lookup accepts a host name or an IP address, optionally in brackets and
+// optionally followed by ":port" or ":service" (Postfix's host_port()):
+// "mx.example", "mx.example.:25", "[mx.example]:submission", "192.0.2.1",
+// "[192.0.2.1]:25", "2001:db8::1" (bare, no port), "[2001:db8::1]",
+// "[IPv6:2001:db8::1]:25" (RFC 5321 Section 4.1.3). It normalises:
+//
+//   - a host name to lower case, without one trailing dot (the root), with
+//     U-labels converted to A-labels and A-labels checked (IDNA, UTS #46);
+//   - an IP address to its canonical text (RFC 5952), and an IPv4-mapped
+//     IPv6 address ("::ffff:192.0.2.1") to its IPv4 address. cidr: rules
+//     for IPv4-mapped prefixes ("::ffff:192.0.2.0/120") are stored as the
+//     IPv4 prefixes they mean; other IPv6 rules, such as "::/0", do not
+//     match IPv4 addresses, however written. (Postfix matches
+//     "::ffff:192.0.2.1" against IPv6 rules only, so it could select a
+//     different level than "192.0.2.1".)
+//
+// Anything else gives [Enforce] at once, whatever the policy says: an empty
+// name, unbalanced brackets, text after "]", a bad port, a name with a
+// character other than letters, digits, "-", "_" and ".", an empty or
+// over-long label, a label that starts or ends with "-", a name longer than
+// 253 bytes, a name of digits and dots that is not an IPv4 address (such
+// as "1.2.3" or "192.000.002.007", which other parsers read as addresses),
+// an IPv6 zone, "[IPv6:...]" around something that is not an IPv6 address,
+// and a name IDNA refuses. Postfix does the same for a malformed U-label
+// ("malformed next-hop destination"); it refuses the other forms in its
+// configuration instead.
+//
+// Then, as in Postfix:
+//
 //   - the first atom or table hit decides; a table that fails, an unknown
 //     atom, or a result that is not one atom gives [ConfigError];
+//   - fixed-string tables (inline:) also try ".parent" keys for names that
+//     are not IP addresses: "a.b.example" tries "a.b.example", ".b.example",
+//     ".example". A bare key "b.example" does not match "a.b.example"
+//     (Postfix's parent_domain_matches_subdomains does not apply here);
+//   - cidr: tables match IP addresses only; regexp: tables match the
+//     normalised name (or address text), case-insensitively;
 //   - no match gives [Enforce].
 //
-// Lookup allocates nothing for ASCII names of up to 255 bytes.
+// Lookup allocates nothing for ASCII names without A-labels, nor for IP
+// addresses, unless the policy has a regexp: table.
 func (p *Policy) Lookup(nexthop string) Level {
-	key := stripNextHop(nexthop)
-	var addr netip.Addr
-	isIP := false
-	if mayBeIP(key) { // avoid ParseAddr's error allocation for names
-		var err error
-		addr, err = netip.ParseAddr(key)
-		isIP = err == nil
-	}
-	if !isIP && !isASCII(key) {
-		a, err := idna.Lookup.ToASCII(key)
-		if err != nil {
-			// Postfix: "malformed next-hop destination ... using default
-			// policy 'enforce'".
-			return Enforce
-		}
-		key = a
-	}
-	var buf [maxKey]byte
-	var kb []byte
-	if len(key) <= len(buf) {
-		kb = buf[:len(key)]
-		for i := 0; i < len(key); i++ {
-			c := key[i]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			kb[i] = c
-		}
-	} else {
-		kb = []byte(strings.ToLower(key))
+	var buf [maxName]byte
+	h, ok := parseNextHop(nexthop, &buf)
+	if !ok {
+		// Postfix: "malformed next-hop destination ... using default
+		// policy 'enforce'".
+		return Enforce
 	}
 	if p == nil {
 		return Enforce
 	}
+	var text string // h.name as a string, made once if a regexp: table needs it
 	for i := range p.items {
-		if l, ok := p.items[i].lookup(kb, key, addr, isIP); ok {
+		if l, ok := p.items[i].lookup(h, &text); ok {
 			return l
 		}
 	}
 	return Enforce
 }
 
-// lookup looks up the lower-cased key in fixed tables and the key as given
-// in pattern tables (which are case-insensitive by default, as in Postfix).
-func (it *Item) lookup(key []byte, name string, addr netip.Addr, isIP bool) (Level, bool) {
+// lookup looks up a normalised next hop in one item. Pattern tables match
+// *text, which is set from h.name when empty: regexp would keep a []byte
+// argument, which would move every lookup's buffer to the heap.
+func (it *Item) lookup(h nextHop, text *string) (Level, bool) {
+	key := h.name
 	switch it.kind {
 	case kindAtom:
 		return it.result.level, true
@@ -311,7 +288,7 @@ func (it *Item) lookup(key []byte, name string, addr netip.Addr, isIP bool) (Lev
 		if r, ok := it.inline.m[string(key)]; ok {
 			return r.level, true
 		}
-		if isIP {
+		if h.addr.IsValid() {
 			return 0, false
 		}
 		for i := 1; i < len(key); i++ {
@@ -322,17 +299,20 @@ func (it *Item) lookup(key []byte, name string, addr netip.Addr, isIP bool) (Lev
 			}
 		}
 	case kindCIDR:
-		if !isIP {
+		if !h.addr.IsValid() {
 			return 0, false
 		}
 		for _, r := range it.cidr {
-			if r.prefix.Contains(addr) {
+			if r.prefix.Contains(h.addr) {
 				return r.result.level, true
 			}
 		}
 	case kindRegexp:
+		if *text == "" {
+			*text = string(key)
+		}
 		for _, r := range it.re {
-			if r.re.MatchString(name) != r.negate {
+			if r.re.MatchString(*text) != r.negate {
 				return r.result.level, true
 			}
 		}
@@ -354,18 +334,4 @@ func mayBeIP(s string) bool {
 		}
 	}
 	return s != ""
-}
-
-// stripNextHop removes "[ ]" and ":port" or ":service" from a next hop.
-func stripNextHop(s string) string {
-	if strings.HasPrefix(s, "[") {
-		if i := strings.IndexByte(s, ']'); i > 0 {
-			return s[1:i]
-		}
-		return s
-	}
-	if i := strings.IndexByte(s, ':'); i >= 0 && strings.LastIndexByte(s, ':') == i {
-		return s[:i] // host:port; a bare IPv6 address has several colons
-	}
-	return s
 }
