@@ -85,16 +85,19 @@ func Atom(l Level) Item {
 	return Item{kind: kindAtom, text: l.String(), result: result{text: l.String(), level: l}}
 }
 
-// Entry is one key of an [Inline] table. The key is a domain name, a
-// ".parent" domain pattern, or an IP address; U-labels are converted to
-// A-labels.
+// Entry is one key of an [Inline] table. The key is a host name, a
+// ".parent" domain pattern, or an IP address, normalised as
+// [Policy.Lookup] normalises next hops (so "Example.COM." is
+// "example.com", a U-label becomes an A-label, "::ffff:192.0.2.1" is
+// "192.0.2.1").
 type Entry struct {
 	Key   string
 	Level Level
 }
 
 // Inline returns an inline: table (a fixed-string table: ".parent" keys
-// match subdomains). It fails on an empty, duplicate or malformed key.
+// match subdomains). It fails on an empty or duplicate key, and on a key
+// no next hop could match (wrapping [ErrIDN]).
 func Inline(entries ...Entry) (Item, error) {
 	t := &inline{m: make(map[string]result, len(entries)), keys: make([]string, 0, len(entries))}
 	for _, e := range entries {
@@ -235,10 +238,10 @@ func isASCII(s string) bool {
 // name, unbalanced brackets, text after "]", a bad port, a name with a
 // character other than letters, digits, "-", "_" and ".", an empty or
 // over-long label, a label that starts or ends with "-", a name longer than
-// 253 bytes, a name of digits and dots that is not an IPv4 address (such
-// as "1.2.3" or "192.000.002.007", which other parsers read as addresses),
-// an IPv6 zone, "[IPv6:...]" around something that is not an IPv6 address,
-// and a name IDNA refuses. Postfix does the same for a malformed U-label
+// 253 bytes, a name whose last label is a number ("1.2.3",
+// "192.000.002.007", "0x7f.0.0.1": inet_aton reads them as addresses), an
+// IPv6 zone, "[IPv6:...]" around something that is not an IPv6 address,
+// invalid UTF-8, and a name IDNA refuses. Postfix does the same for a malformed U-label
 // ("malformed next-hop destination"); it refuses the other forms in its
 // configuration instead.
 //

@@ -94,8 +94,9 @@ const otherKey = "(other)"
 
 const defaultMaxKeys = 10000
 
-// MaxLineBytes is the longest line ReadLog parses; a longer line is
-// counted as malformed and skipped.
+// MaxLineBytes is the longest line ReadLog parses, counting its line feed;
+// a line of MaxLineBytes or more bytes before its line feed (or before the
+// end of the input) is counted as malformed and skipped.
 const MaxLineBytes = 64 << 10
 
 // postfixStates lists the REQUIRETLS features Postfix 3.11 logs, in the
@@ -256,14 +257,21 @@ func (t *Tally) countLine(malformed bool) {
 var toMarker = []byte(": to=<")
 
 // ReadLog counts every line of r, as AddLine does, until EOF. Malformed lines
-// are counted, not returned; lines longer than [MaxLineBytes] are counted as
-// malformed. It returns only a read error. ReadLog may run concurrently with
-// other ReadLog calls on the same Tally, for example one per log file.
+// are counted, not returned; overlong lines (see [MaxLineBytes]) are counted
+// as malformed. The counts depend on the bytes of r alone, never on the
+// sizes of its reads. It returns only a read error. ReadLog may run
+// concurrently with other ReadLog calls on the same Tally, for example one
+// per log file.
 func (t *Tally) ReadLog(r io.Reader) error {
 	br := bufio.NewReaderSize(r, MaxLineBytes)
 	for {
 		b, err := br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
+		// A full buffer without a line feed is overlong. bufio says so with
+		// ErrBufferFull, unless a read error (io.EOF) came with the last
+		// bytes: then it returns them as a line with that error. Decide on
+		// the bytes, so that the count does not depend on read sizes.
+		full := len(b) == MaxLineBytes && b[len(b)-1] != '\n'
+		if full || errors.Is(err, bufio.ErrBufferFull) {
 			// Overlong: count it as malformed and skip to its end.
 			t.countLine(true)
 			for errors.Is(err, bufio.ErrBufferFull) {
