@@ -31,8 +31,9 @@
 // pass only records from a "secure" answer ([RFC 7672] Section 2.1, 2.2);
 // "insecure" or "bogus" answers are not DANE. Also out of scope: digest
 // algorithm agility ([RFC 7671] Section 9, a SHOULD; every usable digest
-// record counts), a trust anchor named only by a digest that the server does
-// not send, and the subject common name as a reference identifier (only
+// record counts), a trust anchor certificate that the server does not send
+// (only a "2 1 0" record, which holds the whole public key, can stand for
+// one), and the subject common name as a reference identifier (only
 // subjectAltName DNS names count, as in crypto/x509).
 //
 // The package is pure: no I/O, no goroutines, standard library and package

@@ -166,10 +166,11 @@ func newVerifier(records []Record, host string, opts *Options) *verifier {
 func (v *verifier) verify(certs []*x509.Certificate) Result {
 	usable := len(v.ee) + len(v.ta)
 	if usable == 0 {
-		return Result{
-			Reason: ReasonTLSAInvalid, Usable: 0, err: ErrUnusable,
-			Detail: "none of " + strconv.Itoa(v.total) + " TLSA records is usable for SMTP",
+		detail := "none of " + strconv.Itoa(v.total) + " TLSA records is usable for SMTP"
+		if v.total == 0 {
+			detail = "no TLSA records"
 		}
+		return Result{Reason: ReasonTLSAInvalid, err: ErrUnusable, Detail: detail}
 	}
 	best := Result{
 		Reason: ReasonCertificateNotTrusted, Usable: usable, err: ErrNoMatch,

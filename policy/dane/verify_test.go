@@ -262,6 +262,7 @@ func TestVerifyUnusableRecords(t *testing.T) {
 
 	r = dane.Verify(cs, nil, host, nil)
 	assertResult(t, r, policy.CertUntrusted, dane.ErrUnusable, dane.ReasonTLSAInvalid)
+	assert.Equal(t, "no TLSA records", r.Detail)
 
 	r = dane.Verify(tls.ConnectionState{}, unusable, host, nil)
 	assertResult(t, r, policy.CertUntrusted, dane.ErrUnusable, dane.ReasonTLSAInvalid)
