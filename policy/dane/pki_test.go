@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"math/big"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,6 +35,7 @@ type certSpec struct {
 	cn        string
 	ca        bool
 	dns       []string
+	ips       []string
 	notBefore time.Time
 	notAfter  time.Time
 	eku       []x509.ExtKeyUsage // nil: serverAuth for leaves
@@ -56,6 +58,9 @@ func issue(t testing.TB, s certSpec, parent *node) *node {
 		NotBefore:    s.notBefore,
 		NotAfter:     s.notAfter,
 		DNSNames:     s.dns,
+	}
+	for _, ip := range s.ips {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(ip))
 	}
 	if s.ca {
 		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true

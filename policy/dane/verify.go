@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +35,9 @@ type Options struct {
 	// Names are reference identifiers a DANE-TA(2) match may find in the
 	// server certificate besides the host passed to Verify: for example the
 	// MX host name before CNAME expansion when host is the expanded TLSA
-	// base domain, or the next-hop domain (RFC 7672 Section 3.2.2).
+	// base domain, or the next-hop domain (RFC 7672 Section 3.2.2). Only
+	// DNS names count: IP addresses and names containing "*" are ignored,
+	// here and as host.
 	Names []string
 	// Time is when DANE-TA(2) chains must be valid. If zero, time.Now() at
 	// each verification.
@@ -96,7 +99,7 @@ func (r Result) Err() error {
 //     the other sent certificates as intermediates, valid at opts.Time,
 //     extended key usage serverAuth where present) and match host or one of
 //     opts.Names as a DNS name in its subjectAltName, a wildcard matching
-//     one left-most label (RFC 7672 Section 3.1.2, 3.2.3; crypto/x509
+//     one left-most label (RFC 7672 Section 3.1.2, Section 3.2; crypto/x509
 //     VerifyHostname, which ignores the subject's common name).
 //
 // PKIX-TA(0) and PKIX-EE(1) records, unknown selectors and matching types and
@@ -145,7 +148,7 @@ func newVerifier(records []Record, host string, opts *Options) *verifier {
 	}
 	v.time = opts.Time
 	for _, n := range append([]string{host}, opts.Names...) {
-		if n != "" {
+		if referenceName(n) {
 			v.names = append(v.names, n)
 		}
 	}
@@ -159,6 +162,18 @@ func newVerifier(records []Record, host string, opts *Options) *verifier {
 		}
 	}
 	return v
+}
+
+// referenceName reports whether n can be a reference identifier: a DNS
+// name (RFC 7672 Section 3.2.2). An IP address would match an IP address
+// subjectAltName, and a name with "*" would match a wildcard literally
+// (crypto/x509 VerifyHostname); neither is a TLSA base domain.
+func referenceName(n string) bool {
+	if n == "" || strings.Contains(n, "*") {
+		return false
+	}
+	_, err := netip.ParseAddr(strings.Trim(n, "[]"))
+	return err != nil
 }
 
 // verify returns the first success, or else the failure that got furthest:

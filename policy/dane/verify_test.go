@@ -156,6 +156,7 @@ func TestVerifyDANETAChecksTheChain(t *testing.T) {
 func TestVerifyDANETANameCheck(t *testing.T) {
 	h := newHierarchy(t)
 	ta := []dane.Record{tlsa(dane.UsageDANETA, dane.SelectorSPKI, dane.MatchSHA512, h.inter.cert)}
+	ipLeaf := issue(t, certSpec{cn: host, dns: []string{host}, ips: []string{"192.0.2.25", "2001:db8::25"}}, h.inter)
 	for _, tc := range []struct {
 		name  string
 		leaf  *node
@@ -175,6 +176,8 @@ func TestVerifyDANETANameCheck(t *testing.T) {
 		{"only an extra name", h.leaf, "", []string{host}, true},
 		{"the common name does not count", issue(t, certSpec{cn: host}, h.inter), host, nil, false},
 		{"a parent domain is not the name", h.leaf, "example.com", nil, false},
+		{"an IP address is not a reference identifier", ipLeaf, "192.0.2.25", []string{"[192.0.2.25]", "2001:db8::25"}, false},
+		{"a wildcard is not a reference identifier", h.wildcard, "*.example.com", nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := dane.Verify(state(tc.leaf, h.inter, h.root), ta, tc.host, &dane.Options{Names: tc.extra})
