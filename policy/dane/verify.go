@@ -226,7 +226,7 @@ func (v *verifier) verify(certs []*x509.Certificate) Result {
 			if c.tried(ta) {
 				continue
 			}
-			res := c.check(r, ta, "the trust anchor key, which issued "+subject(ta)+",")
+			res := c.check(r, ta, "the trust anchor key, which issued "+subject(ta))
 			if res.Authenticated() {
 				return res
 			}
