@@ -66,15 +66,20 @@ type Dialer struct {
 	Timeout time.Duration
 }
 
-// Conn is a session that policy allowed to go on to MAIL FROM.
+// Conn is a session that policy allowed to go on to MAIL FROM. Send the
+// message with its methods: [Conn.Mail], [Conn.Rcpt], [Conn.Data], then
+// [Conn.Quit] (or [Conn.Close] to abandon it).
 type Conn struct {
-	// Client carries on the session: call [Conn.Mail] rather than
-	// Client.Mail, then Client.Rcpt, Client.Data, Client.Quit.
+	// Client is the go-smtp client that carries the session, for what Conn
+	// has no method for (Reset, Verify, LMTP). Do not call its Mail: it
+	// would not apply the decision ([Conn.Mail] does).
 	//
-	// Client reads through a wrapper that replays the greeting and the EHLO
-	// reply the Dialer consumed, so Client.TLSConnectionState reports no TLS
-	// even when the session is under TLS, and [CheckMail] refuses it: use
-	// the TLS field.
+	// Client.TLSConnectionState reports no TLS even on a TLS session, so
+	// [CheckMail] refuses Client: use [Conn.TLSConnectionState]. go-smtp
+	// reports TLS only when the net.Conn given to smtp.NewClient is a
+	// *tls.Conn, and it has no way to start a client on a session that is
+	// already greeted; the Dialer hands it a wrapper that replays the
+	// greeting and the EHLO reply it read itself.
 	Client *smtp.Client
 	// Decision is the last decision: SendRequireTLS or SendWithout.
 	Decision policy.Decision
@@ -88,6 +93,38 @@ type Conn struct {
 	// EHLO is the reply to the first EHLO, TLSEHLO to the one after TLS
 	// (nil without TLS), line by line without reply codes.
 	EHLO, TLSEHLO []string
+}
+
+// TLSConnectionState returns the state of the TLS session and true, or
+// false when the session is in plaintext. It has the signature of
+// smtp.Client's, for code written against either.
+func (c *Conn) TLSConnectionState() (tls.ConnectionState, bool) {
+	if c.TLS == nil {
+		return tls.ConnectionState{}, false
+	}
+	return *c.TLS, true
+}
+
+// Rcpt sends RCPT TO for one recipient, as smtp.Client.Rcpt does.
+func (c *Conn) Rcpt(to string, opts *smtp.RcptOptions) error {
+	return c.Client.Rcpt(to, opts)
+}
+
+// Data sends DATA and returns a writer for the message, as
+// smtp.Client.Data does: close it to end the message and get the server's
+// reply.
+func (c *Conn) Data() (*smtp.DataCommand, error) {
+	return c.Client.Data()
+}
+
+// Quit sends QUIT and closes the connection.
+func (c *Conn) Quit() error {
+	return c.Client.Quit()
+}
+
+// Close closes the connection without QUIT, for a session given up.
+func (c *Conn) Close() error {
+	return c.Client.Close()
 }
 
 // Mail sends MAIL FROM as the decision requires: with the REQUIRETLS
@@ -139,7 +176,11 @@ func (c *Conn) Field() tlsstatus.Field {
 // PolicyError is returned by [Dialer.Dial] when the policy decided to skip
 // this host, bounce or defer the message. It wraps [ErrREQUIRETLSRequired]
 // for 5.7.30 and [ErrEncryptionNeeded] for 5.7.10, and the network or TLS
-// error that led to the decision, if any.
+// error that led to the decision, if any, for errors.Is.
+//
+// errors.As with an *smtp.SMTPError target gives [PolicyError.Reply], the
+// reply with this decision's reason (which names, say, the certificate
+// check that failed), not the sentinel's generic text.
 type PolicyError struct {
 	Decision policy.Decision
 	Attempt  policy.Attempt
@@ -169,6 +210,18 @@ func (e *PolicyError) Unwrap() []error {
 		errs = append(errs, e.Err)
 	}
 	return errs
+}
+
+// As sets an **smtp.SMTPError target to [PolicyError.Reply] and reports
+// true; for a decision without a reply code, or another target, it reports
+// false and errors.As goes on to the wrapped errors.
+func (e *PolicyError) As(target any) bool {
+	se, ok := target.(**smtp.SMTPError)
+	if !ok || e.Decision.Code == policy.NoCode {
+		return false
+	}
+	*se = e.Reply()
+	return true
 }
 
 // Reply returns the decision as an SMTP reply, as a relay reports it to its

@@ -11,6 +11,7 @@ import (
 
 	"github.com/requiretls/go-requiretls/policy"
 	"github.com/requiretls/go-requiretls/requiretls"
+	"github.com/requiretls/go-requiretls/tlsstatus"
 )
 
 func ExampleParseMail() {
@@ -98,10 +99,41 @@ func ExampleDialer_Dial() {
 	} else if err != nil {
 		log.Fatal(err) // a network error: try again later
 	}
-	defer conn.Client.Close()
+	defer conn.Close()
 	if err := conn.Mail("alice@example.org", nil); err != nil { // REQUIRETLS only if decided
 		log.Fatal(err)
 	}
-	// conn.Client.Rcpt, conn.Client.Data, conn.Client.Quit as usual.
+	if err := conn.Rcpt("bob@example.net", nil); err != nil {
+		log.Fatal(err)
+	}
+	w, err := conn.Data()
+	if err != nil {
+		log.Fatal(err)
+	}
+	io.WriteString(w, "Subject: hello\r\n\r\nHello, Bob.\r\n")
+	if err := w.Close(); err != nil {
+		log.Fatal(err)
+	}
+	conn.Quit()
 	log.Printf("tls=%s", conn.Field())
+}
+
+// An error from the Dialer, Conn.Mail or CheckMail is matched the go-smtp
+// way: errors.As with *smtp.SMTPError gives the reply to report, with the
+// reason of the decision, and errors.Is tells the two refusals apart.
+func ExamplePolicyError() {
+	err := error(&requiretls.PolicyError{Decision: policy.Evaluate(policy.Attempt{
+		Tag: policy.Required, Level: policy.Enforce, Stage: policy.BeforeConnect,
+		Host: "mx.example.net", TLSLevel: tlsstatus.Encrypt, // TLS without certificate checks
+	})})
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		fmt.Println(se.Code, se.EnhancedCode)
+		fmt.Println(se.Message)
+	}
+	fmt.Println(errors.Is(err, requiretls.ErrEncryptionNeeded), errors.Is(err, requiretls.ErrREQUIRETLSRequired))
+	// Output:
+	// 523 [5 7 10]
+	// Sender requested REQUIRETLS, but my configured TLS security level 'encrypt' disables certificate matching. The last attempted server was mx.example.net
+	// true false
 }
