@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"net/textproto"
@@ -59,11 +60,22 @@ type Dialer struct {
 	// instead of with STARTTLS. Its first EHLO counts as the post-TLS one
 	// (checklist E22).
 	ImplicitTLS bool
-	// Timeout bounds each step of Dial: the greeting, each EHLO, STARTTLS
-	// and the TLS handshake. If zero, 5 minutes (RFC 5321 Section 4.5.3.2).
+	// Timeout bounds each step of Dial: connecting (unless DialContext is
+	// set), the greeting, each EHLO, STARTTLS and the TLS handshake. If zero, 5 minutes (RFC 5321 Section 4.5.3.2).
 	// The context passed to Dial bounds the whole; neither applies once Dial
 	// has returned.
 	Timeout time.Duration
+	// DialContext opens the connection to the address given to Dial, as
+	// net.Dialer.DialContext does ("tcp" and "host:port"): set it to choose
+	// the source address, go through a proxy, or count connections. If nil,
+	// a net.Dialer with Timeout is used.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Logger, if not nil, gets one record for each Dial: the decision (its
+	// action, the MX host, the address, the tls= field as [Conn.Field] or
+	// [PolicyError.Field] formats it, and for a refusal its code and
+	// reason), or the error when Dial returned before any decision. Sends
+	// are logged at level Info, everything else at Warn.
+	Logger *slog.Logger
 }
 
 // Conn is a session that policy allowed to go on to MAIL FROM. Send the
@@ -271,6 +283,31 @@ func logField(a policy.Attempt, tlsUp, undecided bool, reqtls tlsstatus.Feature)
 // temporary failure of this host ("requiretls?" in Postfix's log). When ctx
 // ends first, the error wraps ctx.Err().
 func (d *Dialer) Dial(ctx context.Context, addr string, a policy.Attempt) (*Conn, error) {
+	c, err := d.dial(ctx, addr, a)
+	if d.Logger != nil {
+		d.log(ctx, addr, a.Host, c, err)
+	}
+	return c, err
+}
+
+// log writes the record of one Dial to d.Logger.
+func (d *Dialer) log(ctx context.Context, addr, host string, c *Conn, err error) {
+	attrs := []slog.Attr{slog.String("host", host), slog.String("addr", addr)}
+	var pe *PolicyError
+	switch {
+	case err == nil:
+		attrs = append(attrs, slog.String("action", c.Decision.Action.String()), slog.String("tls", c.Field().String()))
+		d.Logger.LogAttrs(ctx, slog.LevelInfo, "requiretls dial", attrs...)
+		return
+	case errors.As(err, &pe):
+		attrs = append(attrs, slog.String("action", pe.Decision.Action.String()), slog.String("tls", pe.Field().String()),
+			slog.String("code", pe.Decision.Code.String()), slog.String("reason", pe.Decision.Reason()))
+	}
+	attrs = append(attrs, slog.String("error", err.Error()))
+	d.Logger.LogAttrs(ctx, slog.LevelWarn, "requiretls dial", attrs...)
+}
+
+func (d *Dialer) dial(ctx context.Context, addr string, a policy.Attempt) (*Conn, error) {
 	a.Stage = policy.BeforeConnect
 	if dec := policy.Evaluate(a); isFinal(dec.Action) {
 		return nil, &PolicyError{Decision: dec, Attempt: a}
@@ -283,8 +320,11 @@ func (d *Dialer) Dial(ctx context.Context, addr string, a policy.Attempt) (*Conn
 		return nil, errors.New("requiretls: LocalName contains a line break")
 	}
 	cfg := d.tlsConfig(a.Host)
-	var nd net.Dialer
-	raw, err := nd.DialContext(ctx, "tcp", addr)
+	dial := d.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: d.timeout()}).DialContext
+	}
+	raw, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("requiretls: connect: %w", err)
 	}
@@ -477,14 +517,18 @@ func (s *dialSession) run() (*Conn, error) {
 // aLongTimeAgo is a deadline that makes pending and future I/O fail at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
+// timeout is Timeout or its default.
+func (d *Dialer) timeout() time.Duration {
+	if d.Timeout == 0 {
+		return 5 * time.Minute
+	}
+	return d.Timeout
+}
+
 // deadline is when an exchange starting now must end: Timeout from now, or
 // ctx's deadline if that is sooner.
 func (s *dialSession) deadline() time.Time {
-	timeout := s.d.Timeout
-	if timeout == 0 {
-		timeout = 5 * time.Minute
-	}
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(s.d.timeout())
 	if d, ok := s.ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
