@@ -125,9 +125,9 @@ func ExampleDialer_Dial() {
 	log.Printf("tls=%s", conn.Field())
 }
 
-// An error from the Dialer, Conn.Mail or CheckMail is matched the go-smtp
-// way: errors.As with *smtp.SMTPError gives the reply to report, with the
-// reason of the decision, and errors.Is tells the two refusals apart.
+// A PolicyError from the Dialer is matched the go-smtp way: errors.As with
+// *smtp.SMTPError gives the reply to report, with the reason of the
+// decision, and errors.Is tells the two refusals apart.
 func ExamplePolicyError() {
 	err := error(&requiretls.PolicyError{Decision: policy.Evaluate(policy.Attempt{
 		Tag: policy.Required, Level: policy.Enforce, Stage: policy.BeforeConnect,
