@@ -11,7 +11,7 @@
 //   - REQUIRETLS is announced only on a TLS session (after STARTTLS, or with
 //     implicit TLS), RFC 8689 Section 2 item 2 and E22 of our checklist;
 //   - "MAIL FROM:<...> REQUIRETLS" on a session without TLS is refused with
-//     [ErrEncryptionNeeded] (523 5.7.10); go-smtp v0.25.1 accepts it;
+//     [ErrEncryptionNeeded] (523 5.7.10); go-smtp v0.26.0 accepts it;
 //   - each message's tag (RFC 8689 Section 4.1) is worked out and handed to a
 //     session that implements [Tagger];
 //   - the Postfix header field "Require-TLS-ESMTP" is honoured only on
@@ -76,7 +76,7 @@
 // # Known gap in go-smtp
 //
 // RFC 8689 Section 2 gives the parameter no value, and [ParseMail] refuses
-// "REQUIRETLS=YES" (checklist E4). go-smtp v0.25.1 drops the value before a
+// "REQUIRETLS=YES" (checklist E4). go-smtp v0.26.0 drops the value before a
 // Session sees the command, so the server glue cannot tell it from a plain
 // "REQUIRETLS": on a TLS session such a message is accepted and tagged
 // Required (stricter than asked, never a relaxation); without TLS it is

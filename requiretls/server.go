@@ -158,7 +158,7 @@ type session struct {
 	opts  *ServerOptions
 
 	// mu is held for every call into inner but Logout and AUTH. go-smtp
-	// v0.25.1 calls Data for BDAT (CHUNKING, RFC 3030) on a goroutine of its
+	// v0.26.0 calls Data for BDAT (CHUNKING, RFC 3030) on a goroutine of its
 	// own, and Reset (RSET, EHLO, a failed chunk) from its command loop
 	// while that Data may still run; go-smtp closes the chunk pipe first,
 	// so a waiting Reset only waits for Data to see the end of its input.
