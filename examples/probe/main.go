@@ -120,7 +120,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "TLS: failed: %v\n", pe)
 		return verdict(stdout, pe.Field(), pe.Decision.WouldEnforce)
 	}
-	defer conn.Client.Close()
+	defer conn.Close()
 
 	if conn.EHLO != nil {
 		printReply(stdout, "EHLO:", conn.EHLO)
@@ -147,7 +147,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	default:
 		fmt.Fprintln(stdout, "STARTTLS: not offered")
 	}
-	if err := conn.Client.Quit(); err != nil {
+	if err := conn.Quit(); err != nil {
 		fmt.Fprintf(stderr, "probe: %s: QUIT: %v\n", c.addr, err)
 		return 2
 	}
