@@ -87,11 +87,14 @@ type Conn struct {
 	// would not apply the decision ([Conn.Mail] does).
 	//
 	// Client.TLSConnectionState reports no TLS even on a TLS session, so
-	// [CheckMail] refuses Client: use [Conn.TLSConnectionState]. go-smtp
-	// reports TLS only when the net.Conn given to smtp.NewClient is a
-	// *tls.Conn, and it has no way to start a client on a session that is
-	// already greeted; the Dialer hands it a wrapper that replays the
-	// greeting and the EHLO reply it read itself.
+	// [CheckMail] refuses Client: use [Conn.TLSConnectionState] (Conn.Mail
+	// makes CheckMail's checks itself). go-smtp reports TLS only when the
+	// net.Conn given to smtp.NewClient is a *tls.Conn, and it has no way to
+	// start a client on a session that is already greeted; the Dialer
+	// hands it a wrapper that replays the greeting and the EHLO reply it
+	// read itself. Letting go-smtp run STARTTLS instead would give it the
+	// *tls.Conn, but then go-smtp would read the EHLO reply after TLS, and
+	// it keeps no raw reply for the policy to judge (see [Offered]).
 	Client *smtp.Client
 	// Decision is the last decision: SendRequireTLS or SendWithout.
 	Decision policy.Decision
