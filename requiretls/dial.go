@@ -61,9 +61,9 @@ type Dialer struct {
 	// (checklist E22).
 	ImplicitTLS bool
 	// Timeout bounds each step of Dial: connecting (unless DialContext is
-	// set), the greeting, each EHLO, STARTTLS and the TLS handshake. If zero, 5 minutes (RFC 5321 Section 4.5.3.2).
-	// The context passed to Dial bounds the whole; neither applies once Dial
-	// has returned.
+	// set), the greeting, each EHLO, STARTTLS and the TLS handshake. If
+	// zero, 5 minutes (RFC 5321 Section 4.5.3.2). The context passed to
+	// Dial bounds the whole; neither applies once Dial has returned.
 	Timeout time.Duration
 	// DialContext opens the connection to the address given to Dial, as
 	// net.Dialer.DialContext does ("tcp" and "host:port"): set it to choose

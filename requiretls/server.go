@@ -239,7 +239,8 @@ func (s *session) Logout() error { return s.inner.Logout() }
 
 // prepare reads the message's header section, works out its tag, edits
 // the header (see [session.scanTag]), tells the wrapped session the tag and
-// prepends the Received field, as asked to. It is called with mu held.
+// prepends the Received field, as asked to, and returns what the wrapped
+// session is to read and the tag. It is called with mu held.
 //
 // A message whose header section cannot be read to its end is refused
 // before the wrapped session sees anything of it. That is also what keeps
