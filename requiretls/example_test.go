@@ -213,5 +213,5 @@ func ExampleDialer_hooks() {
 		DialContext: src.DialContext,
 		Logger:      slog.New(slog.NewJSONHandler(os.Stderr, nil)),
 	}
-	_ = d // d.Dial logs e.g. {"level":"INFO","msg":"requiretls dial","host":"mx.example.net","addr":"192.0.2.25:25","action":"send-requiretls","tls":"verify/requiretls"}
+	_ = d // d.Dial logs e.g. {"time":"...","level":"INFO","msg":"requiretls dial","host":"mx.example.net","addr":"192.0.2.25:25","action":"send-requiretls","tls":"verify/requiretls"}
 }
