@@ -384,7 +384,7 @@ func (r *relay) attempt(ctx context.Context, m *message) result {
 	case err != nil:
 		return res.temporary(smtp.EnhancedCode{4, 4, 1}, "connect to "+peer+": "+err.Error())
 	}
-	defer conn.Client.Close()
+	defer conn.Close()
 	res.relay, res.connected, res.field = peer, time.Now(), conn.Field()
 
 	// -tls-level verify holds for every message but one tagged
@@ -392,10 +392,10 @@ func (r *relay) attempt(ctx context.Context, m *message) result {
 	if r.tlsLevel == tlsstatus.Verify && !conn.Decision.CapTLS {
 		switch {
 		case conn.TLS == nil:
-			conn.Client.Quit()
+			conn.Quit()
 			return res.temporary(smtp.EnhancedCode{4, 7, 4}, "TLS is required, but was not offered by host "+res.relay)
 		case conn.CertErr != nil:
-			conn.Client.Quit()
+			conn.Quit()
 			return res.temporary(smtp.EnhancedCode{4, 7, 5}, "Server certificate not verified: "+conn.CertErr.Error())
 		}
 	}
@@ -405,10 +405,10 @@ func (r *relay) attempt(ctx context.Context, m *message) result {
 	if err := conn.Mail(m.from, &smtp.MailOptions{Body: m.body}); err != nil {
 		return res.failed(err, "MAIL FROM")
 	}
-	if err := conn.Client.Rcpt(m.to, nil); err != nil {
+	if err := conn.Rcpt(m.to, nil); err != nil {
 		return res.failed(err, "RCPT TO")
 	}
-	w, err := conn.Client.Data()
+	w, err := conn.Data()
 	if err != nil {
 		return res.failed(err, "DATA")
 	}
@@ -419,7 +419,7 @@ func (r *relay) attempt(ctx context.Context, m *message) result {
 	if err != nil {
 		return res.failed(err, "end of DATA")
 	}
-	conn.Client.Quit()
+	conn.Quit()
 	res.status = tlsstatus.Sent
 	res.reply = &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: resp.StatusText}
 	res.reason = "250 " + oneLine(resp.StatusText)
