@@ -261,7 +261,7 @@ func Compose(w io.Writer, rep *Report, original io.Reader) (Envelope, error) {
 		if err := writeSection(w, orig.raw, eolOf(orig.raw)); err != nil {
 			return env, err
 		}
-		if _, err := w.Write(orig.blank); err != nil {
+		if _, err := io.WriteString(w, orig.blank); err != nil {
 			return env, err
 		}
 		if _, err := io.Copy(w, io.MultiReader(bytes.NewReader(s.buf[s.pos:s.end]), original)); err != nil {

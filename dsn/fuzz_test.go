@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/emersion/go-message"
+
+	"github.com/requiretls/go-requiretls/internal/readpattern"
 )
 
 const fuzzMark = "MRKFUZZBODY"
@@ -22,6 +24,14 @@ func FuzzRedactMessage(f *testing.F) {
 	f.Add([]byte(" bad"), []byte("x"))
 	f.Fuzz(func(t *testing.T, hdr, body []byte) {
 		in := string(hdr) + "\r\n\r\n" + fuzzMark + string(body)
+		// The same output and error whatever the Read sizes (issue 13).
+		if err := readpattern.Check(readpattern.Fixed, []byte(in), func(r io.Reader) ([]byte, error) {
+			var b bytes.Buffer
+			err := RedactMessage(&b, r, nil)
+			return b.Bytes(), err
+		}); err != nil {
+			t.Fatal(err)
+		}
 		var out bytes.Buffer
 		if err := RedactMessage(&out, strings.NewReader(in), nil); err != nil {
 			return
@@ -64,6 +74,14 @@ func FuzzRedactDSN(f *testing.F) {
 		err := RedactDSN(&out, strings.NewReader(in), nil)
 		if bytes.Contains(out.Bytes(), []byte(fuzzMark)) {
 			t.Fatalf("body leaked (err %v): %q", err, out.String())
+		}
+		// The same output and error whatever the Read sizes (issue 13).
+		if err := readpattern.Check(readpattern.Fixed, []byte(in), func(r io.Reader) ([]byte, error) {
+			var b bytes.Buffer
+			err := RedactDSN(&b, r, nil)
+			return b.Bytes(), err
+		}); err != nil {
+			t.Fatal(err)
 		}
 		if err != nil {
 			return

@@ -66,7 +66,7 @@ const (
 type section struct {
 	raw      []byte     // the field lines as read, line endings included
 	end      sectionEnd // what ended it
-	blank    []byte     // the blank line that ended it, if end == endBlank
+	blank    string     // the blank line that ended it, if end == endBlank; a copy, never a slice of the read buffer
 	eightBit bool       // some byte is >= 0x80 (RFC 6533 Section 4.3)
 }
 
@@ -100,7 +100,7 @@ func readSection(s *scanner, dst []byte, max int, classify func([]byte, bool) (b
 		}
 		if isBlank(l) {
 			s.consume(len(l))
-			sec.end, sec.blank = endBlank, l
+			sec.end, sec.blank = endBlank, string(l) // l dies at the next refill
 			return sec, nil
 		}
 		if !complete || len(sec.raw)+len(l) > max {

@@ -157,7 +157,7 @@ func (d *redactor) run() error {
 	if d.level != 0 {
 		return d.errorf(ErrMalformed, "unexpected delimiter")
 	}
-	for _, b := range [][]byte{from, top.raw, top.blank, pre.b} {
+	for _, b := range [][]byte{from, top.raw, []byte(top.blank), pre.b} {
 		if err := d.write(b); err != nil {
 			return err
 		}
@@ -262,7 +262,7 @@ func (d *redactor) part(level int, eol string) error {
 	if level == 0 && (mt == "message/delivery-status" || mt == "message/global-delivery-status") {
 		d.sawDS = true
 	}
-	for _, b := range [][]byte{hdr.raw, hdr.blank} {
+	for _, b := range [][]byte{hdr.raw, []byte(hdr.blank)} {
 		if err := d.write(b); err != nil {
 			return err
 		}
