@@ -25,7 +25,9 @@
 // allow-list.
 //
 // Not done here: sending the DSN (see package requiretls), decoding a
-// base64 or quoted-printable returned part (refused with [ErrEncoded]), and
+// base64 or quoted-printable returned part (refused with [ErrEncoded]),
+// comments in Content-Type (refused with [ErrMalformed]: go-message does not
+// strip them and Postfix does, so the two read different types), and
 // bounces that are not RFC 3464 DSNs (multipart/mixed or plain-text
 // bounces, refused with [ErrNotDSN]: in those the original cannot be told
 // apart from the explanation).

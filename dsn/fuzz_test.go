@@ -95,3 +95,34 @@ func FuzzRedactDSN(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParsePartType: no panic; an accepted header section has at most one
+// Content-Type and one Content-Transfer-Encoding, a lower-case type that
+// go-message reads the same way, and a token as its encoding.
+func FuzzParsePartType(f *testing.F) {
+	for _, s := range []string{
+		"Content-Type: message/rfc822 (returned message)\n",
+		"Content-Type: Message/RFC822; name=\"a (b); c\"\n",
+		"Content-Type: multipart/report; Report-Type=\"delivery-status\";\n\tBOUNDARY=\"b\"\n",
+		"Content-Type: multipart/report; boundary*0=a; boundary*1=b\n",
+		"Content-Type: multipart/report; boundary=\"=?us-ascii?q?b?=\"\n",
+		"Content-Transfer-Encoding: quoted-printable (x)\n",
+		"Content-Transfer-Encoding: \"base64\"\n",
+		"Content-Transfer-Encoding: 7bit\nContent-Transfer-Encoding: base64\n",
+		"Content-Transfer-Encoding:\n 8BIT\nContent-Type: text/plain;\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		pt, err := parsePartType(raw)
+		if err != nil {
+			return
+		}
+		if len(fieldValues(raw, "Content-Type")) > 1 || len(fieldValues(raw, "Content-Transfer-Encoding")) > 1 {
+			t.Fatalf("duplicate field accepted: %q", raw)
+		}
+		if pt.media != strings.ToLower(pt.media) || pt.cte != "" && !isToken(pt.cte) {
+			t.Fatalf("accepted %q as %+v", raw, pt)
+		}
+	})
+}

@@ -182,7 +182,7 @@ func fieldValues(raw []byte, name string) []string {
 	in := false
 	flush := func() {
 		if in {
-			vs = append(vs, string(bytes.TrimSpace(cur)))
+			vs = append(vs, string(bytes.Trim(cur, " \t"))) // WSP only: any other byte is the value's
 		}
 		cur, in = cur[:0], false
 	}

@@ -3,7 +3,6 @@ package dsn
 import (
 	"bytes"
 	"io"
-	"mime"
 	"strings"
 )
 
@@ -62,9 +61,14 @@ var replacedFields = []string{
 //   - no delimiter line for the declared boundary, a delimiter of another
 //     boundary, a missing final delimiter at any level, a nested multipart
 //     closed by its parent's delimiter or reusing (a prefix of) an enclosing
-//     boundary, nesting deeper than 8, a header
-//     line that is not a field, two Content-Type fields: ErrMalformed;
-//   - a base64 or quoted-printable returned part: ErrEncoded;
+//     boundary, nesting deeper than 8, a header line that is not a field;
+//     two Content-Type or two Content-Transfer-Encoding fields in one header
+//     section, or one that cannot be read without doubt (a comment, as in
+//     "message/rfc822 (returned message)", which readers disagree on; a
+//     broken parameter; a quoted or empty encoding; an RFC 2231 or RFC 2047
+//     boundary): ErrMalformed;
+//   - a returned part, a multipart or the top level with a transfer
+//     encoding other than 7bit, 8bit or binary: ErrEncoded;
 //   - a header section (or preamble) over opts.MaxHeaderBytes: ErrHeaderTooLarge.
 //
 // Output is streamed, so on error w may hold a partial DSN, which must be
@@ -136,14 +140,19 @@ func (d *redactor) run() error {
 	if top.end != endBlank {
 		return d.errorf(ErrNotDSN, "message has no body")
 	}
-	mt, params, err := contentType(top.raw)
+	pt, err := parsePartType(top.raw)
 	if err != nil {
 		return d.errorf(ErrMalformed, err.Error())
 	}
-	if mt != "multipart/report" || !strings.EqualFold(params["report-type"], "delivery-status") {
+	if pt.media != "multipart/report" || !strings.EqualFold(pt.params["report-type"], "delivery-status") {
 		return d.errorf(ErrNotDSN, "top level is not multipart/report; report-type=delivery-status")
 	}
-	if err := d.push(params["boundary"]); err != nil {
+	if !pt.identity() {
+		// RFC 2045 Section 6.4: a multipart is never encoded. Readers that
+		// decode anyway would see other parts than the delimiters show.
+		return d.errorf(ErrEncoded, "top-level multipart is "+pt.cte+" encoded")
+	}
+	if err := d.push(pt.params["boundary"]); err != nil {
 		return err
 	}
 	d.digest = []bool{false}
@@ -240,22 +249,23 @@ func (d *redactor) part(level int, eol string) error {
 	if hdr.end == endEOF {
 		return d.errorf(ErrMalformed, "missing final delimiter")
 	}
-	mt, params, err := contentType(hdr.raw)
+	pt, err := parsePartType(hdr.raw)
 	if err != nil {
 		return d.errorf(ErrMalformed, err.Error())
 	}
+	mt := pt.media
 	if mt == "" {
 		mt = "text/plain" // RFC 2045 Section 5.2
 		if d.digest[level] {
 			mt = "message/rfc822" // RFC 2046 Section 5.1.5
 		}
 	}
-	cte := strings.ToLower(first(fieldValues(hdr.raw, "Content-Transfer-Encoding")))
-	encoded := cte == "base64" || cte == "quoted-printable"
 
 	if returnedTypes[mt] || level == 0 && d.sawDS {
-		if encoded {
-			return d.errorf(ErrEncoded, "returned part is "+cte+" encoded")
+		if !pt.identity() {
+			// Encoded, the header section cannot be cut out without
+			// decoding, and read undecoded its body is header lines.
+			return d.errorf(ErrEncoded, "returned part is "+pt.cte+" encoded")
 		}
 		return d.returned(hdr, mt, eol)
 	}
@@ -273,10 +283,10 @@ func (d *redactor) part(level int, eol string) error {
 	if !strings.HasPrefix(mt, "multipart/") {
 		return d.eofError(d.s.skip(d.w, d.bounds, d.classify), "missing final delimiter")
 	}
-	if encoded {
-		return d.errorf(ErrEncoded, "multipart part is "+cte+" encoded")
+	if !pt.identity() {
+		return d.errorf(ErrEncoded, "multipart part is "+pt.cte+" encoded") // RFC 2045 Section 6.4
 	}
-	if err := d.push(params["boundary"]); err != nil {
+	if err := d.push(pt.params["boundary"]); err != nil {
 		return err
 	}
 	d.digest = append(d.digest[:level+1], mt == "multipart/digest")
@@ -345,40 +355,9 @@ func (d *redactor) returned(hdr section, mt, eol string) error {
 	return err
 }
 
-// contentType returns the lower-cased media type and the parameters of the
-// only Content-Type field of a header section ("" when there is none).
-func contentType(raw []byte) (string, map[string]string, error) {
-	vs := fieldValues(raw, "Content-Type")
-	switch len(vs) {
-	case 0:
-		return "", nil, nil
-	case 1:
-	default:
-		return "", nil, errString("more than one Content-Type field")
-	}
-	mt, params, err := mime.ParseMediaType(vs[0])
-	if err != nil {
-		// Keep the type when only the parameters are broken (real bounces
-		// have "text/plain;"); a multipart then fails on its boundary.
-		mt, _, _ = strings.Cut(vs[0], ";")
-		mt = strings.ToLower(strings.TrimSpace(mt))
-		if !strings.Contains(mt, "/") {
-			return "", nil, errString("invalid Content-Type field")
-		}
-	}
-	return mt, params, nil
-}
-
 type errString string
 
 func (e errString) Error() string { return string(e) }
-
-func first(vs []string) string {
-	if len(vs) == 0 {
-		return ""
-	}
-	return strings.TrimSpace(vs[0])
-}
 
 // limitedBuffer collects bytes up to max and fails beyond.
 type limitedBuffer struct {
