@@ -72,8 +72,11 @@ type section struct {
 
 // readSection reads a header section (RFC 5322 Section 2.2: the lines
 // before the first blank line) into dst's storage. Every line must be a
-// field or a continuation line, so a body that starts without a blank line
-// is refused, never mistaken for header fields. classify, when not nil,
+// field or a continuation line, without a bare CR, so a body that starts
+// without a blank line is refused, never mistaken for header fields, and
+// so is any line that readers disagree on (Postfix's is_header_buf ends
+// the header at a line that is not a field; go-message skips an empty
+// name). classify, when not nil,
 // recognises MIME delimiter lines, which end the section without being part
 // of it.
 func readSection(s *scanner, dst []byte, max int, classify func([]byte, bool) (bool, error)) (section, error) {
@@ -103,6 +106,12 @@ func readSection(s *scanner, dst []byte, max int, classify func([]byte, bool) (b
 			sec.end, sec.blank = endBlank, string(l) // l dies at the next refill
 			return sec, nil
 		}
+		if hasBareCR(l) {
+			// RFC 5322 Section 2.2: CR only before LF. Postfix and go-message
+			// end lines at LF alone, other readers at a bare CR too: they
+			// would see other fields, or a body (R46).
+			return sec, &ParseError{Offset: off, Msg: "bare CR in a header section", Err: ErrMalformed}
+		}
 		if !complete || len(sec.raw)+len(l) > max {
 			return sec, &ParseError{Offset: off, Msg: "header section longer than the limit", Err: ErrHeaderTooLarge}
 		}
@@ -119,6 +128,12 @@ func readSection(s *scanner, dst []byte, max int, classify func([]byte, bool) (b
 		sec.raw = append(sec.raw, l...)
 		s.consume(len(l))
 	}
+}
+
+// hasBareCR reports whether l has a CR that is not the CR of a final CRLF.
+func hasBareCR(l []byte) bool {
+	i := bytes.IndexByte(l, '\r')
+	return i >= 0 && (i != len(l)-2 || l[i+1] != '\n')
 }
 
 func isBlank(l []byte) bool {

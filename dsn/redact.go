@@ -61,7 +61,12 @@ var replacedFields = []string{
 //   - no delimiter line for the declared boundary, a delimiter of another
 //     boundary, a missing final delimiter at any level, a nested multipart
 //     closed by its parent's delimiter or reusing (a prefix of) an enclosing
-//     boundary, nesting deeper than 8, a header line that is not a field;
+//     boundary, nesting deeper than 8, a line that starts with "--" and an
+//     open boundary but is not exactly a delimiter (Postfix reads it as one,
+//     go-message fails or reads it as text), a header line that is neither
+//     a field, a continuation nor the blank line (an empty field name, a
+//     bare CR, a CR-only message: Postfix ends the header there, other
+//     readers do not);
 //     two Content-Type or two Content-Transfer-Encoding fields in one header
 //     section, or one that cannot be read without doubt (a comment, as in
 //     "message/rfc822 (returned message)", which readers disagree on; a
@@ -101,24 +106,33 @@ func (d *redactor) errorf(sentinel error, msg string) error {
 }
 
 // classify reports whether l is a delimiter line of one of the open
-// multiparts (RFC 2046 Section 5.1.1: "--" boundary ["--"] *LWSP CRLF), and
-// records which.
+// multiparts (RFC 2046 Section 5.1.1: "--" boundary ["--"] *LWSP CRLF, or
+// LF alone, or the end of the input), and records which.
+//
+// A line that starts with "--" boundary and is not exactly a delimiter
+// ("--bx", "--b-x", "--b\r\r\n", "--b-- text") is an error: readers
+// disagree on it. Postfix takes any line that starts so for a delimiter
+// (a final one after "--"), go-message ends the part there only when SP,
+// HTAB, CR, LF or "-" follows, and then fails; RFC 2046 forbids the
+// delimiter inside a part.
 func (d *redactor) classify(l []byte, complete bool) (bool, error) {
 	for i := len(d.bounds) - 1; i >= 0; i-- {
 		b := d.bounds[i]
 		if !bytes.HasPrefix(l, b) {
 			continue
 		}
+		rest := l[len(b):]
 		if !complete {
 			return false, d.errorf(ErrMalformed, "delimiter line too long")
 		}
-		rest := l[len(b):]
 		final := bytes.HasPrefix(rest, []byte("--"))
 		if final {
 			rest = rest[2:]
 		}
-		if len(bytes.TrimLeft(rest, " \t\r\n")) != 0 || bytes.Contains(bytes.TrimRight(rest, "\r\n"), []byte("\r")) {
-			continue
+		switch string(bytes.TrimLeft(rest, " \t")) {
+		case "", "\n", "\r\n":
+		default:
+			return false, d.errorf(ErrMalformed, "line starts like a delimiter but is not one")
 		}
 		d.level, d.final = i, final
 		return true, nil

@@ -1,0 +1,93 @@
+package dsn
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// TestHeaderBoundaryRule: in every header section the redactor walks (the
+// top level, each part's, the returned message's) a line is a field (a
+// name of US-ASCII 33..126 but ':', optional WSP, ':'), a continuation
+// (SP or HTAB first, not the first line), or the blank line that ends the
+// section. Any other line is one that readers disagree on: Postfix's
+// is_header_buf ends the header there, go-message skips an empty name or
+// fails, and readers that end lines at a bare CR see more fields than
+// Postfix and go-message do. Such a section is refused with ErrMalformed,
+// never copied and never used to find a part or a boundary (issue 12
+// item 1; R46). The same holds for delimiter lines (RFC 2046 Section
+// 5.1.1): a line that starts with "--" and a boundary and is not exactly a
+// delimiter is one for Postfix, ends a part and fails in go-message when
+// SP, HTAB, CR, LF or "-" follows, and is text for the rest.
+//
+// The rows marked guard passed before this test was written; the others
+// failed (a bare CR let a body line through as a header line; a
+// CR-only bounce was called "no body", ErrNotDSN).
+func TestHeaderBoundaryRule(t *testing.T) {
+	const head = "Content-Type: multipart/report; report-type=delivery-status; boundary=b\n"
+	const ds = "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\nFinal-Recipient: rfc822;a@b\nAction: failed\nStatus: 5.7.30\n\n"
+	const ret = "--b\nContent-Type: message/rfc822\n\nSubject: s\n\n" + marker + "\n"
+	tests := []struct {
+		name string
+		in   string
+		want error // nil: redacted
+	}{
+		{"guard: empty name at the top", "From: a\n: x\n" + head + "\n" + ds + ret + "--b--\n", ErrMalformed},
+		{"guard: empty name in a part header", head + "\n" + ds + "--b\n: x\nContent-Type: message/rfc822\n\nSubject: s\n\n" + marker + "\n--b--\n", ErrMalformed},
+		{"guard: empty name in the returned header", head + "\n" + ds + "--b\nContent-Type: message/rfc822\n\nSubject: s\n : y\n: x\n\n" + marker + "\n--b--\n", ErrMalformed},
+		{"guard: name with DEL", "Fr\x7fom: a\n" + head + "\n" + ds + "--b--\n", ErrMalformed},
+		{"guard: name with a space", "Sub ject: a\n" + head + "\n" + ds + "--b--\n", ErrMalformed},
+		{"guard: first line a continuation", " From: a\n" + head + "\n" + ds + "--b--\n", ErrMalformed},
+		{"guard: CR CR LF line", head + "\r\r\n" + ds + "--b--\n", ErrMalformed},
+		{"guard: whitespace-only continuation", head + " \n\n" + ds + ret + "--b--\n", nil},
+		{"guard: WSP before the colon", "Subject\t : a\n" + head + "\n" + ds + ret + "--b--\n", nil},
+		{"bare CR at the top", "Subject: a\rX-Evil: b\n" + head + "\n" + ds + ret + "--b--\n", ErrMalformed},
+		{"bare CR in a part header", head + "\n--b\nX-A: b\rContent-Type: message/rfc822\nContent-Type: text/plain\n\nSubject: s\n\n" + marker + "\n" + ds + "--b--\n", ErrMalformed},
+		{"bare CR in the returned header", head + "\n" + ds + "--b\nContent-Type: message/rfc822\n\nSubject: s\r\r" + marker + "\n\nx\n--b--\n", ErrMalformed},
+		{"CR-only bounce", strings.ReplaceAll(head+"\n"+ds+ret+"--b--\n", "\n", "\r"), ErrMalformed},
+		{"delimiter ending in CR CR LF", head + "\n" + ds + "--b\r\r\nContent-Type: message/rfc822\n\nSubject: s\n\n" + marker + "\n--b--\n", ErrMalformed},
+		{"near delimiter in a kept part", head + "\n--b\nContent-Type: text/plain\n\nhi\n--b-x\n" + ds + ret + "--b--\n", ErrMalformed},
+		{"guard: near final delimiter", head + "\n" + ds + ret + "--b--x\n", ErrMalformed},
+		{"longer boundary in a kept part", head + "\n--b\nContent-Type: text/plain\n\nhi\n--bx\n" + ds + ret + "--b--\n", ErrMalformed},
+		{"near delimiter in the returned body", head + "\n" + ds + ret + "--b-- not a delimiter\n" + marker + "\n--b--\n", ErrMalformed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := RedactDSN(&out, strings.NewReader(tc.in), nil)
+			assert.NotContains(t, out.String(), marker)
+			if tc.want == nil {
+				if assert.NoError(t, err) {
+					parseMIME(t, out.Bytes())
+				}
+				return
+			}
+			assert.ErrorIs(t, err, tc.want)
+			var pe *ParseError
+			assert.True(t, errors.As(err, &pe), "want a *ParseError, got %T", err)
+		})
+	}
+}
+
+// TestHeaderBoundaryRuleMessage: RedactMessage and Compose read the
+// original's header section by the same rule (issue 12 item 1).
+func TestHeaderBoundaryRuleMessage(t *testing.T) {
+	for name, in := range map[string]string{
+		"guard: empty name": "Subject: a\n: x\n\n" + marker + "\n",
+		"bare CR":           "Subject: a\r" + marker + ": x\n\nbody\n",
+		"CR only":           "Subject: a\r\r" + marker + "\r",
+	} {
+		t.Run(name, func(t *testing.T) {
+			var out bytes.Buffer
+			assert.ErrorIs(t, RedactMessage(&out, strings.NewReader(in), nil), ErrMalformed)
+			assert.NotContains(t, out.String(), marker)
+			out.Reset()
+			_, err := Compose(&out, testReport(), strings.NewReader(in))
+			assert.ErrorIs(t, err, ErrMalformed)
+			assert.NotContains(t, out.String(), marker)
+		})
+	}
+}
