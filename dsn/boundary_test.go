@@ -91,3 +91,49 @@ func TestHeaderBoundaryRuleMessage(t *testing.T) {
 		})
 	}
 }
+
+// TestDelimiterLineEndings: go-message takes the line ending of a
+// multipart's first delimiter line for all of them, and with CRLF it finds
+// a delimiter only after a CRLF; so a later delimiter with another line
+// ending, or after a bare LF, is text to go-message and a delimiter to
+// Postfix and to a line reader. The part after it would be kept while
+// go-message reads it as the returned message's body, so it is refused
+// (RFC 2046 Section 5.1.1, R46). All rows failed before the rule.
+func TestDelimiterLineEndings(t *testing.T) {
+	const top = "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+	const ds = "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; x\r\n\r\nFinal-Recipient: rfc822;a@b\r\nAction: failed\r\nStatus: 5.7.30\r\n\r\n--b--\r\n"
+	// A human-readable multipart/mixed holding a returned message, then
+	// a text part that go-message reads as that message's body.
+	nested := func(second string) string {
+		return top + "--b\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\nContent-Type: message/rfc822\r\n\r\nSubject: s\r\n\r\nbody" +
+			second + "Content-Type: text/plain\r\n\r\n" + marker + "\r\n--c--\r\n" + ds
+	}
+	tests := map[string]string{
+		"LF delimiter after CRLF ones":   nested("\n--c\n"),
+		"CRLF delimiter after a bare LF": nested("\n--c\r\n"),
+		"CRLF delimiter after LF ones":   strings.ReplaceAll(nested("\r\n--c\r\n"), "\r\n--c\r\nContent-Type: message/rfc822", "\n--c\nContent-Type: message/rfc822"),
+		"top-level LF after CRLF":        top + "--b\r\nContent-Type: text/plain\r\n\r\nhi\n--b\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; x\r\n\r\n--b--\r\n",
+	}
+	for name, in := range tests {
+		t.Run(name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := RedactDSN(&out, strings.NewReader(in), nil)
+			assert.ErrorIs(t, err, ErrMalformed)
+			assert.NotContains(t, out.String(), marker)
+		})
+	}
+	// One line ending throughout, LF or CRLF, is fine, and so is a body
+	// line ending in CRLF before an LF delimiter.
+	for name, in := range map[string]string{
+		"CRLF":                      nested("\r\n--c\r\n"),
+		"LF":                        strings.ReplaceAll(nested("\r\n--c\r\n"), "\r\n", "\n"),
+		"CRLF body line in LF mode": strings.ReplaceAll(strings.ReplaceAll(nested("\r\n--c\r\n"), "\r\n", "\n"), "body\n", "body\r\n"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			var out bytes.Buffer
+			if assert.NoError(t, RedactDSN(&out, strings.NewReader(in), nil)) {
+				parseMIME(t, out.Bytes())
+			}
+		})
+	}
+}

@@ -58,6 +58,11 @@ func FuzzRedactDSN(f *testing.F) {
 	f.Add([]byte("--b\nContent-Type: multipart/mixed; boundary=c\n\n--c\n\nx\n--c--\n"), []byte("Subject: s\n\nmore"))
 	f.Add([]byte(""), []byte("Subject: s\n--b\n\nX: y"))
 	f.Add([]byte("--b--\n"), []byte(""))
+	// Lines readers disagree on (issue 12 item 1): near delimiters, a
+	// delimiter with another line ending, bare CRs, empty field names.
+	f.Add([]byte("--bx\n--b-x\n--b-- text"), []byte("Subject: s\r\rX: y"))
+	f.Add([]byte("x\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nS: s\r\n\r\nbody"), []byte(": x\nSubject: s"))
+	f.Add([]byte("a\rContent-Type: message/rfc822"), []byte("Subject: s\r"))
 	files, _ := filepath.Glob("testdata/*.eml")
 	for _, file := range files {
 		b, err := os.ReadFile(file)

@@ -94,6 +94,7 @@ type redactor struct {
 
 	bounds  [][]byte // "--" + boundary, outermost first
 	digest  []bool   // whether each open multipart is multipart/digest
+	eols    []string // line ending of each open multipart's first delimiter line, "" before it
 	level   int      // level of the delimiter last classified
 	final   bool     // whether it was a close delimiter
 	sawDS   bool     // a top-level delivery-status part was seen
@@ -129,10 +130,21 @@ func (d *redactor) classify(l []byte, complete bool) (bool, error) {
 		if final {
 			rest = rest[2:]
 		}
-		switch string(bytes.TrimLeft(rest, " \t")) {
+		eol := string(bytes.TrimLeft(rest, " \t"))
+		switch eol {
 		case "", "\n", "\r\n":
 		default:
 			return false, d.errorf(ErrMalformed, "line starts like a delimiter but is not one")
+		}
+		// go-message takes the first delimiter's line ending for all of
+		// them, and with CRLF finds a delimiter only after a CRLF: any
+		// other delimiter is text to it, so the part after it would be
+		// kept while go-message reads it as the previous part's body.
+		switch {
+		case d.eols[i] == "":
+			d.eols[i] = eol
+		case eol != "" && eol != d.eols[i] || d.eols[i] == "\r\n" && !d.s.afterCRLF():
+			return false, d.errorf(ErrMalformed, "delimiter lines with different line endings")
 		}
 		d.level, d.final = i, final
 		return true, nil
@@ -220,7 +232,7 @@ func (d *redactor) push(boundary string) error {
 			return d.errorf(ErrMalformed, "nested boundary collides with an enclosing one")
 		}
 	}
-	d.bounds = append(d.bounds, b)
+	d.bounds, d.eols = append(d.bounds, b), append(d.eols, "")
 	return nil
 }
 
@@ -313,7 +325,7 @@ func (d *redactor) part(level int, eol string) error {
 	if err := d.multipart(); err != nil {
 		return err
 	}
-	d.bounds, d.digest = d.bounds[:level+1], d.digest[:level+1]
+	d.bounds, d.digest, d.eols = d.bounds[:level+1], d.digest[:level+1], d.eols[:level+1]
 	// The nested epilogue belongs to this part: copy it.
 	return d.eofError(d.s.skip(d.w, d.bounds, d.classify), "missing final delimiter")
 }

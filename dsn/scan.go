@@ -12,8 +12,9 @@ type scanner struct {
 	r        io.Reader
 	buf      []byte
 	pos, end int
-	scanned  int   // bytes from pos known to hold no '\n', so line does not rescan them after a refill
-	base     int64 // input offset of buf[0]
+	scanned  int     // bytes from pos known to hold no '\n', so line does not rescan them after a refill
+	base     int64   // input offset of buf[0]
+	last     [2]byte // the last two bytes consumed
 	eof      bool
 	err      error // read error other than io.EOF
 }
@@ -88,7 +89,19 @@ func (s *scanner) readErr() error {
 	return io.EOF
 }
 
-func (s *scanner) consume(n int) { s.pos += n; s.scanned = 0 }
+func (s *scanner) consume(n int) {
+	switch {
+	case n >= 2:
+		s.last = [2]byte{s.buf[s.pos+n-2], s.buf[s.pos+n-1]}
+	case n == 1:
+		s.last = [2]byte{s.last[1], s.buf[s.pos]}
+	}
+	s.pos += n
+	s.scanned = 0
+}
+
+// afterCRLF reports whether the consumed input ends with CRLF.
+func (s *scanner) afterCRLF() bool { return s.last == [2]byte{'\r', '\n'} }
 
 // skip streams input to w (or discards it when w is nil) until the start of
 // a line that classify reports as a delimiter, which it leaves unconsumed.
@@ -154,8 +167,7 @@ func (s *scanner) emit(w io.Writer, n int) error {
 			return err
 		}
 	}
-	s.pos += n
-	s.scanned = 0
+	s.consume(n)
 	return nil
 }
 
