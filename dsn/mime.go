@@ -79,9 +79,12 @@ func parsePartType(raw []byte) (partType, error) {
 			return p, errString("Content-Type has an RFC 2231 " + base + " parameter")
 		}
 	}
-	h, err := textproto.ReadHeader(bufio.NewReader(io.MultiReader(bytes.NewReader(raw), strings.NewReader("\r\n"))))
+	// go-message's reading of the field's own lines: the section is
+	// validated and has no other Content-Type field.
+	field := filterFields(nil, raw, func(name []byte) bool { return bytes.EqualFold(name, []byte("Content-Type")) })
+	h, err := textproto.ReadHeader(bufio.NewReader(io.MultiReader(bytes.NewReader(field), strings.NewReader("\r\n"))))
 	if err != nil {
-		return p, errString("go-message cannot read the header section")
+		return p, errString("go-message cannot read the Content-Type field")
 	}
 	media, params, err := (&message.Header{Header: h}).ContentType()
 	if err != nil || media != p.media || !maps.Equal(params, p.params) {
