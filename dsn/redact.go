@@ -6,6 +6,9 @@ import (
 	"strings"
 )
 
+// preambleText replaces a non-empty top-level preamble. It is Postfix's.
+const preambleText = "This is a MIME-encapsulated message."
+
 // maxDepth bounds multipart nesting in a DSN (the top level counts as one).
 const maxDepth = 8
 
@@ -39,21 +42,26 @@ var replacedFields = []string{
 // message/global-delivery-status) part. Every part whose type is
 // message/rfc822, message/global, message/partial, text/rfc822-headers,
 // message/global-headers or text/rfc822-header, at any nesting depth, and
-// every top-level part after the delivery-status part whatever its label
-// (RFC 3464 Section 2 makes the third part the returned message; real
-// bounces mislabel it as text/plain), is replaced by a part with
-// "Content-Type: text/rfc822-headers" (message/global-headers when it was
-// message/global or has 8-bit header bytes), "Content-Description:
-// Undelivered Message Headers", its other part header fields, and the
-// returned message's header section, filtered by opts.Fields. Everything
-// else is copied byte for byte: the top-level header, the preamble, the
-// human-readable and delivery-status parts, nested multiparts and all
-// delimiter lines. The epilogue after the final delimiter, which RFC 2046
-// Section 5.1.1 says to ignore, is dropped and not read.
+// every top-level part other than the first and the delivery-status part,
+// whatever its label (RFC 3464 Section 2 and RFC 6522 Section 3 allow one
+// human-readable part, first; real bounces mislabel the returned message
+// as text/plain), is replaced by a part with "Content-Type:
+// text/rfc822-headers" (message/global-headers when it was message/global
+// or has 8-bit header bytes), "Content-Description: Undelivered Message
+// Headers", its other part header fields, and the returned message's
+// header section, filtered by opts.Fields. A returned part without part
+// header fields holds a text/plain body, not a message, and keeps none of
+// it. The preambles and epilogues, which RFC 2046 Section 5.1.1 says to
+// ignore and where some bounces put the original, are dropped at every
+// level; a non-empty top-level preamble becomes "This is a
+// MIME-encapsulated message.", as Postfix writes it. Everything else is
+// copied byte for byte: the top-level header, the human-readable and
+// delivery-status parts, nested multiparts and all delimiter lines.
 //
-// A DSN with no returned part is copied unchanged (but for the epilogue).
-// Everything else is refused with an error, so that no body byte can leak
-// through a structure the redactor did not follow:
+// A DSN with no returned part is copied unchanged (but for the preambles
+// and epilogues). Everything else is refused with an error, so that no
+// body byte can leak through a structure the redactor did not follow, or
+// that another reader would follow differently:
 //
 //   - not multipart/report with report-type=delivery-status (for example the
 //     multipart/mixed bounces of Exchange, qmail or Trend Micro), or no
@@ -61,26 +69,31 @@ var replacedFields = []string{
 //   - no delimiter line for the declared boundary, a delimiter of another
 //     boundary, a missing final delimiter at any level, a nested multipart
 //     closed by its parent's delimiter or reusing (a prefix of) an enclosing
-//     boundary, nesting deeper than 8, a line that starts with "--" and an
-//     open boundary but is not exactly a delimiter (Postfix reads it as one,
-//     go-message fails or reads it as text), a header line that is neither
-//     a field, a continuation nor the blank line (an empty field name, a
-//     bare CR, a CR-only message: Postfix ends the header there, other
-//     readers do not);
-//     two Content-Type or two Content-Transfer-Encoding fields in one header
+//     boundary, nesting deeper than 8: ErrMalformed;
+//   - a line that starts with "--" and an open boundary but is not exactly
+//     a delimiter (Postfix reads it as one, go-message fails or reads it as
+//     text), or a delimiter whose line ending differs from the first
+//     delimiter's of its multipart, or with CRLF follows a bare LF
+//     (go-message reads it as text): ErrMalformed;
+//   - a header line that is neither a field, a continuation nor the blank
+//     line (an empty field name, a bare CR, a CR-only message: Postfix ends
+//     the header there, other readers do not): ErrMalformed;
+//   - two Content-Type or two Content-Transfer-Encoding fields in one header
 //     section, or one that cannot be read without doubt (a comment, as in
 //     "message/rfc822 (returned message)", which readers disagree on; a
 //     broken parameter; a quoted or empty encoding; an RFC 2231 or RFC 2047
 //     boundary): ErrMalformed;
 //   - a returned part, a multipart or the top level with a transfer
 //     encoding other than 7bit, 8bit or binary: ErrEncoded;
-//   - a header section (or preamble) over opts.MaxHeaderBytes: ErrHeaderTooLarge.
+//   - a header section over opts.MaxHeaderBytes: ErrHeaderTooLarge.
 //
 // Output is streamed, so on error w may hold a partial DSN, which must be
-// discarded; even then it holds no byte of a returned message's body, and
-// the preamble is held back until the first delimiter is found. Memory use
-// is an 8 KiB buffer plus opts.MaxHeaderBytes, whatever the input size; the
-// returned body is skipped without being copied.
+// discarded; even then it holds no byte of a returned message's body.
+// Never send the input as it is after an error, whatever the error: compose
+// a fresh DSN from the facts with [Compose] instead (with an empty original
+// if its header cannot be read either). Memory use is an 8 KiB buffer plus
+// opts.MaxHeaderBytes, whatever the input size; the returned body and the
+// preambles are skipped without being copied.
 func RedactDSN(w io.Writer, r io.Reader, opts *Options) error {
 	d := &redactor{s: newScanner(r, 8<<10), w: w, opts: opts, max: opts.maxHeader()}
 	return d.run()
@@ -182,17 +195,28 @@ func (d *redactor) run() error {
 		return err
 	}
 	d.digest = []bool{false}
-	// Hold the preamble back: in DSNs without delimiter lines it is where
-	// the whole returned message sits.
-	var pre limitedBuffer
-	pre.max = d.max
-	if err := d.s.skip(&pre, d.bounds, d.classify); err != nil {
+	// The preamble is dropped (RFC 2046 Section 5.1.1: to be ignored), and
+	// not read into memory: in DSNs without delimiter lines it is where
+	// the whole returned message sits. A non-empty one becomes the text
+	// Postfix writes, for readers without MIME.
+	start := d.s.offset()
+	if err := d.s.skip(nil, d.bounds, d.classify); err != nil {
 		return d.eofError(err, "no delimiter line for the declared boundary")
 	}
 	if d.level != 0 {
 		return d.errorf(ErrMalformed, "unexpected delimiter")
 	}
-	for _, b := range [][]byte{from, top.raw, []byte(top.blank), pre.b} {
+	var preamble string
+	switch n := d.s.offset() - start; {
+	case n == 0:
+	case n == 1 && d.s.last[1] == '\n', n == 2 && d.s.afterCRLF():
+		// Only the line ending before the first delimiter: the preamble
+		// is empty (RFC 2046 Section 5.1.1: [preamble CRLF] dash-boundary).
+		preamble = string(d.s.last[2-n:])
+	default:
+		preamble = preambleText + top.blank + top.blank
+	}
+	for _, b := range [][]byte{from, top.raw, []byte(top.blank + preamble)} {
 		if err := d.write(b); err != nil {
 			return err
 		}
@@ -241,7 +265,7 @@ func (d *redactor) push(boundary string) error {
 // line has been copied.
 func (d *redactor) multipart() error {
 	level := len(d.bounds) - 1
-	for {
+	for index := 0; ; index++ {
 		l, complete, _ := d.s.line()
 		if delim, err := d.classify(l, complete); err != nil || !delim || d.level != level {
 			if err != nil {
@@ -258,15 +282,16 @@ func (d *redactor) multipart() error {
 		if final {
 			return nil
 		}
-		if err := d.part(level, eol); err != nil {
+		if err := d.part(level, index, eol); err != nil {
 			return err
 		}
 	}
 }
 
-// part processes one body part, from after its delimiter line to before the
-// next delimiter line.
-func (d *redactor) part(level int, eol string) error {
+// part processes body part number index (from 0) of a multipart at the
+// given level, from after its delimiter line to before the next delimiter
+// line.
+func (d *redactor) part(level, index int, eol string) error {
 	hdr, err := readSection(d.s, d.partBuf, d.max, d.classify)
 	d.partBuf = hdr.raw
 	if err != nil {
@@ -287,7 +312,11 @@ func (d *redactor) part(level int, eol string) error {
 		}
 	}
 
-	if returnedTypes[mt] || level == 0 && d.sawDS {
+	// At the top level, RFC 3464 Section 2 and RFC 6522 Section 3 allow
+	// one human-readable part, first, then the delivery-status part: any
+	// other part may be the returned message, whatever its label.
+	ds := level == 0 && !d.sawDS && (mt == "message/delivery-status" || mt == "message/global-delivery-status")
+	if returnedTypes[mt] || level == 0 && !ds && (d.sawDS || index > 0) {
 		if !pt.identity() {
 			// Encoded, the header section cannot be cut out without
 			// decoding, and read undecoded its body is header lines.
@@ -295,7 +324,7 @@ func (d *redactor) part(level int, eol string) error {
 		}
 		return d.returned(hdr, mt, eol)
 	}
-	if level == 0 && (mt == "message/delivery-status" || mt == "message/global-delivery-status") {
+	if ds {
 		d.sawDS = true
 	}
 	for _, b := range [][]byte{hdr.raw, []byte(hdr.blank)} {
@@ -316,7 +345,9 @@ func (d *redactor) part(level int, eol string) error {
 		return err
 	}
 	d.digest = append(d.digest[:level+1], mt == "multipart/digest")
-	if err := d.s.skip(d.w, d.bounds, d.classify); err != nil { // nested preamble
+	// The nested preamble and epilogue are dropped like the top-level
+	// ones (RFC 2046 Section 5.1.1).
+	if err := d.s.skip(nil, d.bounds, d.classify); err != nil {
 		return d.eofError(err, "no delimiter line for a nested boundary")
 	}
 	if d.level != level+1 {
@@ -326,15 +357,19 @@ func (d *redactor) part(level int, eol string) error {
 		return err
 	}
 	d.bounds, d.digest, d.eols = d.bounds[:level+1], d.digest[:level+1], d.eols[:level+1]
-	// The nested epilogue belongs to this part: copy it.
-	return d.eofError(d.s.skip(d.w, d.bounds, d.classify), "missing final delimiter")
+	return d.eofError(d.s.skip(nil, d.bounds, d.classify), "missing final delimiter")
 }
 
 // returned replaces a returned-message part by its headers-only form and
 // skips the returned body without copying it.
 func (d *redactor) returned(hdr section, mt, eol string) error {
 	ret := section{end: endDelim}
-	if hdr.end == endBlank {
+	switch {
+	case hdr.end == endBlank && len(hdr.raw) == 0 && !d.digest[len(d.bounds)-1]:
+		// No part header: by MIME the content is a text/plain body
+		// (RFC 2045 Section 5.2), not a message, and none of it is kept.
+		ret.end = endBlank
+	case hdr.end == endBlank:
 		var err error
 		ret, err = readSection(d.s, d.retBuf, d.max, d.classify)
 		d.retBuf = ret.raw
@@ -384,17 +419,3 @@ func (d *redactor) returned(hdr section, mt, eol string) error {
 type errString string
 
 func (e errString) Error() string { return string(e) }
-
-// limitedBuffer collects bytes up to max and fails beyond.
-type limitedBuffer struct {
-	b   []byte
-	max int
-}
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	if len(l.b)+len(p) > l.max {
-		return 0, &ParseError{Msg: "preamble longer than the header limit", Err: ErrHeaderTooLarge}
-	}
-	l.b = append(l.b, p...)
-	return len(p), nil
-}

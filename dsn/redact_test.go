@@ -142,7 +142,7 @@ func TestRedactDSNErrors(t *testing.T) {
 		{"returned multipart after delivery-status", head + ds + "--b\nContent-Type: multipart/mixed; boundary=c\n\n--c\n\n" + marker + "\n--c--\n--b--\n", ErrMalformed},
 		{"base64 returned part", head + ds + "--b\nContent-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\nU3ViamVjdDogcwoKQk9EWQ==\n--b--\n", ErrEncoded},
 		{"header too large", "X-Big: " + strings.Repeat("a", DefaultMaxHeaderBytes) + "\n" + head, ErrHeaderTooLarge},
-		{"preamble too large", head + strings.Repeat("x", DefaultMaxHeaderBytes+1) + "\n--b--\n", ErrHeaderTooLarge},
+		{"long preamble skipped, not held", head + strings.Repeat("x", DefaultMaxHeaderBytes+1) + "\n--b--\n", ErrNotDSN},
 		{"nested boundary equal to the parent's", head + "--b\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\n" + marker + "\n--b--\n--b--\n", ErrMalformed},
 		{"digest part defaults to message/rfc822", head + "--b\nContent-Type: multipart/digest; boundary=c\n\n--c\n\nSubject: s\n\n" + marker + "\n--c--\n" + ds[len("--b\nContent-Type: text/plain\n\nhi\n"):] + "--b--\n", nil},
 		{"nesting too deep", "Content-Type: multipart/report; report-type=delivery-status; boundary=b0\n\n" + nest(9), ErrMalformed},
