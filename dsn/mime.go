@@ -82,7 +82,7 @@ func parsePartType(raw []byte) (partType, error) {
 	// go-message's reading of the field's own lines: the section is
 	// validated and has no other Content-Type field.
 	field := filterFields(nil, raw, func(name []byte) bool { return bytes.EqualFold(name, []byte("Content-Type")) })
-	h, err := textproto.ReadHeader(bufio.NewReader(io.MultiReader(bytes.NewReader(field), strings.NewReader("\r\n"))))
+	h, err := textproto.ReadHeader(bufio.NewReaderSize(io.MultiReader(bytes.NewReader(field), strings.NewReader("\r\n")), len(field)+2))
 	if err != nil {
 		return p, errString("go-message cannot read the Content-Type field")
 	}

@@ -18,9 +18,9 @@ import (
 
 // readPatternInputs are the inputs of the read-pattern property: the real
 // bounces, the golden-file DSNs, the hostile corpus (cut to its first
-// 16 KiB: the property is about how the bytes arrive, and every size limit
-// of this package is far below the 10 MiB and 1 GiB inputs) and generated
-// DSNs with random structure and line endings.
+// 16 KiB: the property is about how the bytes arrive, and the read buffers
+// are 4 and 8 KiB) and generated DSNs with random structure and line
+// endings.
 func readPatternInputs(t *testing.T) map[string][]byte {
 	t.Helper()
 	ins := map[string][]byte{}
@@ -41,6 +41,22 @@ func readPatternInputs(t *testing.T) map[string][]byte {
 	for i := range 10 {
 		eol := []string{"\n", "\r\n"}[i%2]
 		ins[fmt.Sprintf("generated/%d", i)] = []byte(generatedDSN(r, eol))
+	}
+	return ins
+}
+
+// redactDSNTableInputs are the inputs of the RedactDSN table tests, for
+// the read-pattern property of RedactDSN alone: they reach every refusal
+// path of the redactor.
+func redactDSNTableInputs() map[string][]byte {
+	ins := map[string][]byte{}
+	for _, cases := range [][]redactCase{redactErrorCases(), mimeFieldCases(), headerBoundaryCases(), delimiterEndingCases()} {
+		for _, c := range cases {
+			ins["table/"+c.name] = []byte(c.in)
+		}
+	}
+	for _, c := range hostileShapeCases() {
+		ins["shape/"+c.name] = []byte(c.in)
 	}
 	return ins
 }
@@ -79,8 +95,9 @@ func readPatternCount() int {
 // output and the same error, byte for byte, whatever the reader's Read
 // sizes: one Read, one byte per Read, half reads, data with io.EOF, one
 // line per Read (an SMTP DATA stream) and 1000 random chunkings, over the
-// real, golden, hostile and generated inputs (issue 13; R43, R46: a
-// corrupted redaction is a bounce a parser may read differently).
+// real, golden, hostile and generated inputs, and for RedactDSN also over
+// the inputs of its table tests with 200 random chunkings (issue 13; R43,
+// R46: a corrupted redaction is a bounce a parser may read differently).
 func TestReadPatternsSameOutput(t *testing.T) {
 	entries := []struct {
 		name string
@@ -111,6 +128,11 @@ func TestReadPatternsSameOutput(t *testing.T) {
 		for _, e := range entries {
 			assert.NoError(t, readpattern.Check(patterns, in, e.f), "%s on %s", e.name, name)
 		}
+	}
+	// The table inputs are many and small: a fifth of the chunkings.
+	patterns = patterns[:len(readpattern.Fixed)+readPatternCount()/5]
+	for name, in := range redactDSNTableInputs() {
+		assert.NoError(t, readpattern.Check(patterns, in, entries[0].f), "RedactDSN on %s", name)
 	}
 }
 

@@ -116,14 +116,42 @@ func TestRedactDSNKeepsOtherParts(t *testing.T) {
 	assert.Equal(t, string(in[:cut]), out.String()[:cut])
 }
 
-func TestRedactDSNErrors(t *testing.T) {
+// redactCase is one RedactDSN input and its decided outcome.
+type redactCase struct {
+	name string
+	in   string
+	want error // nil: redacted, or passed through
+}
+
+// checkRedactCases runs each case through RedactDSN: no body marker in the
+// output, even on error; the decided sentinel in a *ParseError, or an
+// output go-message reads.
+func checkRedactCases(t *testing.T, cases []redactCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := RedactDSN(&out, strings.NewReader(tc.in), nil)
+			assert.NotContains(t, out.String(), marker)
+			if tc.want == nil {
+				if assert.NoError(t, err) {
+					parseMIME(t, out.Bytes())
+				}
+				return
+			}
+			assert.ErrorIs(t, err, tc.want)
+			var pe *ParseError
+			assert.True(t, errors.As(err, &pe), "want a *ParseError, got %T", err)
+		})
+	}
+}
+
+func TestRedactDSNErrors(t *testing.T) { checkRedactCases(t, redactErrorCases()) }
+
+func redactErrorCases() []redactCase {
 	const head = "Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n"
 	const ds = "--b\nContent-Type: text/plain\n\nhi\n--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\nFinal-Recipient: rfc822;a@b\nAction: failed\nStatus: 5.7.30\n\n"
-	tests := []struct {
-		name string
-		in   string
-		want error // nil: success
-	}{
+	return []redactCase{
 		{"R46 returned part redacted", head + ds + "--b\nContent-Type: message/rfc822\n\nSubject: s\n\n" + marker + "\n--b--\n", nil},
 		{"no returned part passes through", head + ds + "--b--\n", nil},
 		{"not multipart", "Content-Type: text/plain\n\n" + marker + "\n", ErrNotDSN},
@@ -146,21 +174,6 @@ func TestRedactDSNErrors(t *testing.T) {
 		{"nested boundary equal to the parent's", head + "--b\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\n" + marker + "\n--b--\n--b--\n", ErrMalformed},
 		{"digest part defaults to message/rfc822", head + "--b\nContent-Type: multipart/digest; boundary=c\n\n--c\n\nSubject: s\n\n" + marker + "\n--c--\n" + ds[len("--b\nContent-Type: text/plain\n\nhi\n"):] + "--b--\n", nil},
 		{"nesting too deep", "Content-Type: multipart/report; report-type=delivery-status; boundary=b0\n\n" + nest(9), ErrMalformed},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var out bytes.Buffer
-			err := RedactDSN(&out, strings.NewReader(tc.in), nil)
-			assert.NotContains(t, out.String(), marker)
-			if tc.want == nil {
-				assert.NoError(t, err)
-				parseMIME(t, out.Bytes())
-				return
-			}
-			assert.ErrorIs(t, err, tc.want)
-			var pe *ParseError
-			assert.True(t, errors.As(err, &pe), "want a *ParseError, got %T", err)
-		})
 	}
 }
 

@@ -28,16 +28,40 @@ import (
 //   - a CR-only (classic Mac) bounce, longer than the read buffer: refused
 //     as malformed (bare CR), not as "no body" or "too large".
 func TestHostileShapes(t *testing.T) {
+	for _, tc := range hostileShapeCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := RedactDSN(&out, strings.NewReader(tc.in), nil)
+			assert.NotContains(t, out.String(), hostile.Secret)
+			if tc.err != nil {
+				assert.ErrorIs(t, err, tc.err)
+				assert.NotContains(t, err.Error(), "too large")
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, out.String())
+			parseMIME(t, out.Bytes())
+			var again bytes.Buffer
+			require.NoError(t, RedactDSN(&again, bytes.NewReader(out.Bytes()), nil))
+			assert.Equal(t, out.String(), again.String(), "a second redaction changes nothing")
+		})
+	}
+}
+
+// shapeCase is a hostile bounce shape and its redaction.
+type shapeCase struct {
+	name string
+	in   string
+	want string // expected output when err is nil
+	err  error
+}
+
+func hostileShapeCases() []shapeCase {
 	const secret = hostile.Secret
 	const head = "Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n"
 	const human = "--b\nContent-Type: text/plain\n\nYour message could not be delivered.\n"
 	const ds = "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\nFinal-Recipient: rfc822;a@b\nAction: failed\nStatus: 5.7.30\n\n"
-	tests := []struct {
-		name string
-		in   string
-		want string // expected output; "" when an error is expected
-		err  error
-	}{
+	return []shapeCase{
 		{
 			name: "returned text/plain before the delivery-status part",
 			in:   head + human + "--b\nContent-Type: text/plain\n\nSubject: s\n\n" + secret + "\n" + ds + "--b--\n",
@@ -75,24 +99,6 @@ func TestHostileShapes(t *testing.T) {
 			in:   strings.ReplaceAll(head+strings.Repeat("X-Pad: y\n", 2000)+human+ds+"--b\nContent-Type: message/rfc822\n\nSubject: s\n\n"+secret+"\n--b--\n", "\n", "\r"),
 			err:  ErrMalformed,
 		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var out bytes.Buffer
-			err := RedactDSN(&out, strings.NewReader(tc.in), nil)
-			assert.NotContains(t, out.String(), secret)
-			if tc.err != nil {
-				assert.ErrorIs(t, err, tc.err)
-				assert.NotContains(t, err.Error(), "too large")
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, out.String())
-			parseMIME(t, out.Bytes())
-			var again bytes.Buffer
-			require.NoError(t, RedactDSN(&again, bytes.NewReader(out.Bytes()), nil))
-			assert.Equal(t, out.String(), again.String(), "a second redaction changes nothing")
-		})
 	}
 }
 
