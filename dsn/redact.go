@@ -156,7 +156,7 @@ func (d *redactor) classify(l []byte, complete bool) (bool, error) {
 		switch {
 		case d.eols[i] == "":
 			d.eols[i] = eol
-		case eol != "" && eol != d.eols[i] || d.eols[i] == "\r\n" && !d.s.afterCRLF():
+		case eol != "" && eol != d.eols[i] || d.eols[i] == "\r\n" && d.s.lastEOL() != "\r\n":
 			return false, d.errorf(ErrMalformed, "delimiter lines with different line endings")
 		}
 		d.level, d.final = i, final
@@ -207,14 +207,13 @@ func (d *redactor) run() error {
 		return d.errorf(ErrMalformed, "unexpected delimiter")
 	}
 	var preamble string
-	switch n := d.s.offset() - start; {
-	case n == 0:
-	case n == 1 && d.s.last[1] == '\n', n == 2 && d.s.afterCRLF():
-		// Only the line ending before the first delimiter: the preamble
-		// is empty (RFC 2046 Section 5.1.1: [preamble CRLF] dash-boundary).
-		preamble = string(d.s.last[2-n:])
-	default:
-		preamble = preambleText + top.blank + top.blank
+	if n := d.s.offset() - start; n > 0 {
+		// Only a line ending before the first delimiter is an empty
+		// preamble (RFC 2046 Section 5.1.1: [preamble CRLF] dash-boundary).
+		preamble = d.s.lastEOL()
+		if n > int64(len(preamble)) {
+			preamble = preambleText + top.blank + top.blank
+		}
 	}
 	for _, b := range [][]byte{from, top.raw, []byte(top.blank + preamble)} {
 		if err := d.write(b); err != nil {
@@ -357,7 +356,16 @@ func (d *redactor) part(level, index int, eol string) error {
 		return err
 	}
 	d.bounds, d.digest, d.eols = d.bounds[:level+1], d.digest[:level+1], d.eols[:level+1]
-	return d.eofError(d.s.skip(nil, d.bounds, d.classify), "missing final delimiter")
+	start := d.s.offset()
+	if err := d.s.skip(nil, d.bounds, d.classify); err != nil {
+		return d.eofError(err, "missing final delimiter")
+	}
+	if d.s.offset() == start {
+		return nil
+	}
+	// The epilogue's last line ending belongs to the next delimiter line
+	// (RFC 2046 Section 5.1.1: delimiter := CRLF dash-boundary).
+	return d.write([]byte(d.s.lastEOL()))
 }
 
 // returned replaces a returned-message part by its headers-only form and

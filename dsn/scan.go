@@ -100,8 +100,17 @@ func (s *scanner) consume(n int) {
 	s.scanned = 0
 }
 
-// afterCRLF reports whether the consumed input ends with CRLF.
-func (s *scanner) afterCRLF() bool { return s.last == [2]byte{'\r', '\n'} }
+// lastEOL returns the line ending that the consumed input ends with: CRLF,
+// LF, or "" when it ends otherwise.
+func (s *scanner) lastEOL() string {
+	switch {
+	case s.last == [2]byte{'\r', '\n'}:
+		return "\r\n"
+	case s.last[1] == '\n':
+		return "\n"
+	}
+	return ""
+}
 
 // skip streams input to w (or discards it when w is nil) until the start of
 // a line that classify reports as a delimiter, which it leaves unconsumed.

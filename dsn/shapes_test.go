@@ -87,7 +87,17 @@ func hostileShapeCases() []shapeCase {
 			in: head + "--b\nContent-Type: multipart/alternative; boundary=c\n\n" + secret + " preamble\n" +
 				"--c\nContent-Type: text/plain\n\nhi\n--c--\n" + secret + " epilogue\n" + ds + "--b--\n",
 			want: head + "--b\nContent-Type: multipart/alternative; boundary=c\n\n" +
-				"--c\nContent-Type: text/plain\n\nhi\n--c--\n" + ds + "--b--\n",
+				"--c\nContent-Type: text/plain\n\nhi\n--c--\n\n" + ds + "--b--\n",
+		},
+		{
+			// The epilogue's last line ending is the next delimiter's
+			// (RFC 2046 Section 5.1.1): it stays, or a CRLF delimiter
+			// would follow a bare LF.
+			name: "LF multipart in a CRLF one, epilogue dropped",
+			in: strings.ReplaceAll(head+"--b\nContent-Type: multipart/alternative; boundary=c\n\n", "\n", "\r\n") +
+				"--c\nContent-Type: text/plain\n\nhi\n--c--\n" + secret + "\r\n" + strings.ReplaceAll(ds+"--b--\n", "\n", "\r\n"),
+			want: strings.ReplaceAll(head+"--b\nContent-Type: multipart/alternative; boundary=c\n\n", "\n", "\r\n") +
+				"--c\nContent-Type: text/plain\n\nhi\n--c--\n\r\n" + strings.ReplaceAll(ds+"--b--\n", "\n", "\r\n"),
 		},
 		{
 			name: "returned part without part headers",
