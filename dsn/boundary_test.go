@@ -104,5 +104,8 @@ func delimiterEndingCases() []redactCase {
 		{"CRLF throughout", crlf, nil},
 		{"LF throughout", lf, nil},
 		{"CRLF body line in LF mode", strings.Replace(lf, "body\n", "body\r\n", 1), nil},
+		// go-message reads the preamble line by line: the first
+		// delimiter needs no CRLF before it.
+		{"first CRLF delimiter after an LF line", strings.Replace(crlf, "boundary=b\r\n\r\n", "boundary=b\r\n\r\npreamble\n", 1), nil},
 	}
 }

@@ -99,20 +99,27 @@ func RedactDSN(w io.Writer, r io.Reader, opts *Options) error {
 	return d.run()
 }
 
+// openMultipart is what the redactor knows of an open multipart besides its
+// boundary.
+type openMultipart struct {
+	digest bool   // multipart/digest: parts default to message/rfc822
+	eol    string // line ending of its first delimiter line
+	first  int64  // input offset of its first delimiter line, -1 before it
+}
+
 type redactor struct {
 	s    *scanner
 	w    io.Writer
 	opts *Options
 	max  int
 
-	bounds  [][]byte // "--" + boundary, outermost first
-	digest  []bool   // whether each open multipart is multipart/digest
-	eols    []string // line ending of each open multipart's first delimiter line, "" before it
-	level   int      // level of the delimiter last classified
-	final   bool     // whether it was a close delimiter
-	sawDS   bool     // a top-level delivery-status part was seen
-	partBuf []byte   // storage for part header sections
-	retBuf  []byte   // storage for returned header sections
+	bounds  [][]byte        // "--" + boundary, outermost first
+	open    []openMultipart // the open multiparts, in the order of bounds
+	level   int             // level of the delimiter last classified
+	final   bool            // whether it was a close delimiter
+	sawDS   bool            // a top-level delivery-status part was seen
+	partBuf []byte          // storage for part header sections
+	retBuf  []byte          // storage for returned header sections
 }
 
 func (d *redactor) errorf(sentinel error, msg string) error {
@@ -153,10 +160,13 @@ func (d *redactor) classify(l []byte, complete bool) (bool, error) {
 		// them, and with CRLF finds a delimiter only after a CRLF: any
 		// other delimiter is text to it, so the part after it would be
 		// kept while go-message reads it as the previous part's body.
-		switch {
-		case d.eols[i] == "":
-			d.eols[i] = eol
-		case eol != "" && eol != d.eols[i] || d.eols[i] == "\r\n" && d.s.lastEOL() != "\r\n":
+		// The first delimiter is read line by line: it needs no CRLF
+		// before it.
+		switch m := &d.open[i]; {
+		case m.first < 0:
+			m.eol, m.first = eol, d.s.offset()
+		case m.first == d.s.offset(): // the first one, classified again
+		case eol != "" && eol != m.eol || m.eol == "\r\n" && d.s.lastEOL() != "\r\n":
 			return false, d.errorf(ErrMalformed, "delimiter lines with different line endings")
 		}
 		d.level, d.final = i, final
@@ -191,10 +201,9 @@ func (d *redactor) run() error {
 		// decode anyway would see other parts than the delimiters show.
 		return d.errorf(ErrEncoded, "top-level multipart is "+pt.cte+" encoded")
 	}
-	if err := d.push(pt.params["boundary"]); err != nil {
+	if err := d.push(pt.params["boundary"], false); err != nil {
 		return err
 	}
-	d.digest = []bool{false}
 	// The preamble is dropped (RFC 2046 Section 5.1.1: to be ignored), and
 	// not read into memory: in DSNs without delimiter lines it is where
 	// the whole returned message sits. A non-empty one becomes the text
@@ -239,7 +248,7 @@ func (d *redactor) eofError(err error, msg string) error {
 
 // push opens a multipart with the given boundary (RFC 2046 Section 5.1.1:
 // 1 to 70 characters).
-func (d *redactor) push(boundary string) error {
+func (d *redactor) push(boundary string, digest bool) error {
 	if len(boundary) == 0 || len(boundary) > 70 || strings.ContainsAny(boundary, "\r\n") {
 		return d.errorf(ErrMalformed, "missing or invalid boundary parameter")
 	}
@@ -255,7 +264,7 @@ func (d *redactor) push(boundary string) error {
 			return d.errorf(ErrMalformed, "nested boundary collides with an enclosing one")
 		}
 	}
-	d.bounds, d.eols = append(d.bounds, b), append(d.eols, "")
+	d.bounds, d.open = append(d.bounds, b), append(d.open, openMultipart{digest: digest, first: -1})
 	return nil
 }
 
@@ -306,7 +315,7 @@ func (d *redactor) part(level, index int, eol string) error {
 	mt := pt.media
 	if mt == "" {
 		mt = "text/plain" // RFC 2045 Section 5.2
-		if d.digest[level] {
+		if d.open[level].digest {
 			mt = "message/rfc822" // RFC 2046 Section 5.1.5
 		}
 	}
@@ -340,10 +349,9 @@ func (d *redactor) part(level, index int, eol string) error {
 	if !pt.identity() {
 		return d.errorf(ErrEncoded, "multipart part is "+pt.cte+" encoded") // RFC 2045 Section 6.4
 	}
-	if err := d.push(pt.params["boundary"]); err != nil {
+	if err := d.push(pt.params["boundary"], mt == "multipart/digest"); err != nil {
 		return err
 	}
-	d.digest = append(d.digest[:level+1], mt == "multipart/digest")
 	// The nested preamble and epilogue are dropped like the top-level
 	// ones (RFC 2046 Section 5.1.1).
 	if err := d.s.skip(nil, d.bounds, d.classify); err != nil {
@@ -355,7 +363,7 @@ func (d *redactor) part(level, index int, eol string) error {
 	if err := d.multipart(); err != nil {
 		return err
 	}
-	d.bounds, d.digest, d.eols = d.bounds[:level+1], d.digest[:level+1], d.eols[:level+1]
+	d.bounds, d.open = d.bounds[:level+1], d.open[:level+1]
 	start := d.s.offset()
 	if err := d.s.skip(nil, d.bounds, d.classify); err != nil {
 		return d.eofError(err, "missing final delimiter")
@@ -373,7 +381,7 @@ func (d *redactor) part(level, index int, eol string) error {
 func (d *redactor) returned(hdr section, mt, eol string) error {
 	ret := section{end: endDelim}
 	switch {
-	case hdr.end == endBlank && len(hdr.raw) == 0 && !d.digest[len(d.bounds)-1]:
+	case hdr.end == endBlank && len(hdr.raw) == 0 && !d.open[len(d.open)-1].digest:
 		// No part header: by MIME the content is a text/plain body
 		// (RFC 2045 Section 5.2), not a message, and none of it is kept.
 		ret.end = endBlank
