@@ -163,6 +163,10 @@ func (rep *Report) validate() error {
 // 8689 Section 4.1 makes REQUIRETLS win). It never gets Require-TLS-ESMTP:
 // whether the DSN needs REQUIRETLS is in the returned Envelope, for the
 // sending code.
+//
+// The original's header section is read as [RedactMessage] reads it, with
+// the same errors. When it cannot be read, compose with an empty original
+// (strings.NewReader("")): the DSN then returns no header field at all.
 func Compose(w io.Writer, rep *Report, original io.Reader) (Envelope, error) {
 	if err := rep.validate(); err != nil {
 		return Envelope{}, err

@@ -264,8 +264,10 @@ func writeSection(w io.Writer, raw []byte, eol string) error {
 // RedactMessage stops reading at the blank line that ends the header
 // section: the body is never read, apart from what fills the last 4 KiB
 // read buffer. Memory use is bounded by opts.MaxHeaderBytes. A header
-// section that is too long, or that contains a line which is not a header
-// field, is an error and nothing is written.
+// section that is too long (ErrHeaderTooLarge), or that has a line which
+// is neither a header field, a continuation nor the blank line, or a bare
+// CR (ErrMalformed: readers disagree on where such a header ends), is an
+// error and nothing is written.
 func RedactMessage(w io.Writer, r io.Reader, opts *Options) error {
 	s := newScanner(r, 4<<10)
 	mboxFrom(s)
