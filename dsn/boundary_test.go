@@ -38,6 +38,7 @@ func headerBoundaryCases() []redactCase {
 		{"guard: name with DEL", "Fr\x7fom: a\n" + head + "\n" + ds + "--b--\n", ErrMalformed},
 		{"guard: name with a space", "Sub ject: a\n" + head + "\n" + ds + "--b--\n", ErrMalformed},
 		{"guard: first line a continuation", " From: a\n" + head + "\n" + ds + "--b--\n", ErrMalformed},
+		{"bare CR in the mbox From_ line", "From x\rContent-Type: text/plain\n" + head + "\n" + ds + ret + "--b--\n", ErrMalformed},
 		{"guard: CR CR LF line", head + "\r\r\n" + ds + "--b--\n", ErrMalformed},
 		{"guard: whitespace-only continuation", head + " \n\n" + ds + ret + "--b--\n", nil},
 		{"guard: WSP before the colon", "Subject\t : a\n" + head + "\n" + ds + ret + "--b--\n", nil},

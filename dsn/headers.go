@@ -297,10 +297,11 @@ func writeHeadersPart(w io.Writer, sec section, desc string, opts *Options) erro
 
 // mboxFrom consumes and returns an mbox "From " envelope line at the start
 // of the input (mailbox files and many bounce archives have one). It is not
-// a header field.
+// a header field. One with a bare CR is left to readSection, which refuses
+// it: readers that end lines at a CR would see a field in it.
 func mboxFrom(s *scanner) []byte {
 	l, complete, _ := s.line()
-	if !complete || !bytes.HasPrefix(l, []byte("From ")) {
+	if !complete || !bytes.HasPrefix(l, []byte("From ")) || hasBareCR(l) {
 		return nil
 	}
 	from := bytes.Clone(l)
