@@ -147,7 +147,7 @@ func TestComposeRequireTLS(t *testing.T) {
 		rep := testReport()
 		rep.Options = &Options{Fields: []string{"Message-ID"}}
 		out, _ := compose(t, rep, original)
-		_, ret, _ := strings.Cut(out, "Content-Description: Undelivered Message Headers\r\n\r\n")
+		_, ret, _ := strings.Cut(out, "Content-Description: Undelivered Message Headers\r\nContent-Type: text/rfc822-headers\r\n\r\n")
 		assert.Equal(t, "Message-ID: <p1@example.org>\r\n\r\n--dsn-test-boundary--\r\n", ret)
 	})
 }
@@ -227,4 +227,22 @@ func TestComposeRoundTrip(t *testing.T) {
 		types = append(types, mt)
 	}
 	assert.Equal(t, []string{"text/plain", "message/delivery-status", "text/rfc822-headers"}, types)
+}
+
+// TestRedactDSNOfComposeUnchanged: a DSN made by Compose is already
+// redacted, and RedactDSN leaves it byte for byte as it is (issue 13
+// part 3), with ASCII and with 8-bit returned headers. Compose used to
+// write Content-Type before Content-Description in the headers part,
+// and RedactDSN, like Postfix, the other way round.
+func TestRedactDSNOfComposeUnchanged(t *testing.T) {
+	for _, orig := range []string{
+		"Subject: s\r\nFrom: a@b\r\n\r\nbody\r\n",
+		"Subject: r\xc3\xa9sum\xc3\xa9\r\n\r\nbody\r\n",
+	} {
+		var composed, redacted bytes.Buffer
+		_, err := Compose(&composed, testReport(), strings.NewReader(orig))
+		require.NoError(t, err)
+		require.NoError(t, RedactDSN(&redacted, bytes.NewReader(composed.Bytes()), nil))
+		assert.Equal(t, composed.String(), redacted.String())
+	}
 }

@@ -283,8 +283,9 @@ func writeHeadersPart(w io.Writer, sec section, desc string, opts *Options) erro
 	eol := eolOf(sec.raw)
 	kept := filterFields(nil, sec.raw, opts.keepField)
 	var b bytes.Buffer
-	b.WriteString("Content-Type: " + headersType(hasEightBit(kept)) + eol)
+	// Postfix's order, and RedactDSN's: a composed DSN redacts to itself.
 	b.WriteString("Content-Description: " + desc + eol)
+	b.WriteString("Content-Type: " + headersType(hasEightBit(kept)) + eol)
 	if hasEightBit(kept) {
 		b.WriteString("Content-Transfer-Encoding: 8bit" + eol)
 	}
