@@ -330,7 +330,7 @@ func (d *redactor) part(level, index int, eol string) error {
 			// decoding, and read undecoded its body is header lines.
 			return d.errorf(ErrEncoded, "returned part is "+pt.cte+" encoded")
 		}
-		return d.returned(hdr, mt, eol)
+		return d.returned(hdr, pt, mt, eol)
 	}
 	if ds {
 		d.sawDS = true
@@ -378,7 +378,7 @@ func (d *redactor) part(level, index int, eol string) error {
 
 // returned replaces a returned-message part by its headers-only form and
 // skips the returned body without copying it.
-func (d *redactor) returned(hdr section, mt, eol string) error {
+func (d *redactor) returned(hdr section, pt partType, mt, eol string) error {
 	ret := section{end: endDelim}
 	switch {
 	case hdr.end == endBlank && len(hdr.raw) == 0 && !d.open[len(d.open)-1].digest:
@@ -407,7 +407,9 @@ func (d *redactor) returned(hdr section, mt, eol string) error {
 	}))
 	b.WriteString("Content-Description: " + descUndelivered + eol)
 	b.WriteString("Content-Type: " + headersType(global) + eol)
-	if hasEightBit(kept) {
+	// 8bit when the header needs it, and when the part said so already
+	// (Postfix's redacted DSNs do): a redacted DSN redacts to itself.
+	if hasEightBit(kept) || pt.cte == "8bit" || pt.cte == "binary" {
 		b.WriteString("Content-Transfer-Encoding: 8bit" + eol)
 	}
 	b.WriteString(eol)
