@@ -231,16 +231,23 @@ func TestComposeRoundTrip(t *testing.T) {
 
 // TestRedactDSNOfComposeUnchanged: a DSN made by Compose is already
 // redacted, and RedactDSN leaves it byte for byte as it is (issue 13
-// part 3), with ASCII and with 8-bit returned headers. Compose used to
+// part 3), with ASCII and with 8-bit returned headers, for a failure and
+// for a delay. Compose used to
 // write Content-Type before Content-Description in the headers part,
 // and RedactDSN, like Postfix, the other way round.
 func TestRedactDSNOfComposeUnchanged(t *testing.T) {
-	for _, orig := range []string{
-		"Subject: s\r\nFrom: a@b\r\n\r\nbody\r\n",
-		"Subject: r\xc3\xa9sum\xc3\xa9\r\n\r\nbody\r\n",
+	delayed := testReport()
+	delayed.Recipients[0].Action, delayed.Recipients[0].Status = ActionDelayed, "4.7.10"
+	for _, tc := range []struct {
+		rep  *Report
+		orig string
+	}{
+		{testReport(), "Subject: s\r\nFrom: a@b\r\n\r\nbody\r\n"},
+		{testReport(), "Subject: r\xc3\xa9sum\xc3\xa9\r\n\r\nbody\r\n"},
+		{delayed, "Subject: s\r\n\r\nbody\r\n"}, // "Message Headers"
 	} {
 		var composed, redacted bytes.Buffer
-		_, err := Compose(&composed, testReport(), strings.NewReader(orig))
+		_, err := Compose(&composed, tc.rep, strings.NewReader(tc.orig))
 		require.NoError(t, err)
 		require.NoError(t, RedactDSN(&redacted, bytes.NewReader(composed.Bytes()), nil))
 		assert.Equal(t, composed.String(), redacted.String())

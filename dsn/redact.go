@@ -405,7 +405,7 @@ func (d *redactor) returned(hdr section, pt partType, mt, eol string) error {
 		}
 		return true
 	}))
-	b.WriteString("Content-Description: " + descUndelivered + eol)
+	b.WriteString("Content-Description: " + description(hdr.raw) + eol)
 	b.WriteString("Content-Type: " + headersType(global) + eol)
 	// 8bit when the header needs it, and when the part said so already
 	// (Postfix's redacted DSNs do): a redacted DSN redacts to itself.
@@ -437,3 +437,14 @@ func (d *redactor) returned(hdr section, pt partType, mt, eol string) error {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// description is the Content-Description of a redacted returned part:
+// Postfix's "Message Headers" of a report without failures when the part
+// already has it, so that such a DSN redacts to itself, else "Undelivered
+// Message Headers".
+func description(raw []byte) string {
+	if vs := fieldValues(raw, "Content-Description"); len(vs) == 1 && vs[0] == descHeaders {
+		return descHeaders
+	}
+	return descUndelivered
+}
