@@ -48,10 +48,14 @@ var replacedFields = []string{
 // as text/plain), is replaced by a part with "Content-Type:
 // text/rfc822-headers" (message/global-headers when it was message/global
 // or has 8-bit header bytes), "Content-Description: Undelivered Message
-// Headers", its other part header fields, and the returned message's
-// header section, filtered by opts.Fields. A returned part without part
-// header fields holds a text/plain body, not a message, and keeps none of
-// it. The preambles and epilogues, which RFC 2046 Section 5.1.1 says to
+// Headers" (or Postfix's "Message Headers" when the part has that label
+// already), Content-Transfer-Encoding 8bit when its header has 8-bit bytes
+// or the part said 8bit already, its other part header fields, and the
+// returned message's header section, filtered by opts.Fields. A returned
+// part without part header fields holds a text/plain body, not a message,
+// and keeps none of it. A DSN made by [Compose] or already redacted by
+// Postfix comes out unchanged, and RedactDSN of its own output changes
+// nothing. The preambles and epilogues, which RFC 2046 Section 5.1.1 says to
 // ignore and where some bounces put the original, are dropped at every
 // level; a non-empty top-level preamble becomes "This is a
 // MIME-encapsulated message.", as Postfix writes it. Everything else is
