@@ -53,7 +53,7 @@ var replacedFields = []string{
 // or the part said 8bit already, its other part header fields, and the
 // returned message's header section, filtered by opts.Fields. A returned
 // part without part header fields holds a text/plain body, not a message,
-// and keeps none of it. A DSN made by [Compose] or already redacted by
+// and keeps none of it. A headers-only DSN made by [Compose] or redacted by
 // Postfix comes out unchanged, and RedactDSN of its own output changes
 // nothing. The preambles and epilogues, which RFC 2046 Section 5.1.1 says to
 // ignore and where some bounces put the original, are dropped at every
