@@ -45,9 +45,9 @@ func readPatternInputs(t *testing.T) map[string][]byte {
 	return ins
 }
 
-// redactDSNTableInputs are the inputs of the RedactDSN table tests, for
-// the read-pattern property of RedactDSN alone: they reach every refusal
-// path of the redactor.
+// redactDSNTableInputs are the inputs of the RedactDSN table tests and 40
+// generated hostile bounces, for the read-pattern property of RedactDSN
+// alone: they reach every refusal path of the redactor.
 func redactDSNTableInputs() map[string][]byte {
 	ins := map[string][]byte{}
 	for _, cases := range [][]redactCase{redactErrorCases(), mimeFieldCases(), headerBoundaryCases(), delimiterEndingCases()} {
@@ -57,6 +57,10 @@ func redactDSNTableInputs() map[string][]byte {
 	}
 	for _, c := range hostileShapeCases() {
 		ins["shape/"+c.name] = []byte(c.in)
+	}
+	g := &bounceGen{r: rand.New(rand.NewPCG(13, 3))}
+	for i := range 40 {
+		ins[fmt.Sprintf("generated hostile/%d", i)] = []byte(g.bounce())
 	}
 	return ins
 }
