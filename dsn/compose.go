@@ -289,7 +289,9 @@ func writeStatus(b *bytes.Buffer, rep *Report) {
 		if t.IsZero() {
 			return ""
 		}
-		return t.Format(time.RFC1123Z)
+		// RFC 5322 date-time without its optional day name, which
+		// mox's DSN parser rejects; Postfix writes it.
+		return t.Format("02 Jan 2006 15:04:05 -0700")
 	}
 	field("Original-Envelope-Id", rep.EnvID) // RFC 3461 Section 6.3(a)
 	field("Reporting-MTA", rep.ReportingMTA)

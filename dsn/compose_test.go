@@ -253,3 +253,17 @@ func TestRedactDSNOfComposeUnchanged(t *testing.T) {
 		assert.Equal(t, composed.String(), redacted.String())
 	}
 }
+
+// TestComposeStatusDatesWithoutDayName: the delivery-status dates
+// (RFC 3464 Sections 2.2.5, 2.3.7, 2.3.8: RFC 5322 date-time, whose day
+// name is optional) are written without the day name, which mox's DSN
+// parser rejects (issue 13 part 3); the DSN's own Date field keeps it.
+func TestComposeStatusDatesWithoutDayName(t *testing.T) {
+	rep := testReport()
+	rep.Recipients[0].WillRetryUntil = rep.Date.Add(time.Hour)
+	out, _ := compose(t, rep, original)
+	assert.Contains(t, out, "\r\nDate: Tue, 04 Mar 2025 10:00:00 +0000\r\n")
+	assert.Contains(t, out, "\r\nArrival-Date: 04 Mar 2025 09:59:00 +0000\r\n")
+	assert.Contains(t, out, "\r\nLast-Attempt-Date: 04 Mar 2025 10:00:00 +0000\r\n")
+	assert.Contains(t, out, "\r\nWill-Retry-Until: 04 Mar 2025 11:00:00 +0000\r\n")
+}
