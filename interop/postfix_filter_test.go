@@ -235,7 +235,7 @@ const (
 	forgedDirection = "plaintext client, forged Require-TLS-ESMTP: yes → Postfix and our glue, side by side"
 )
 
-func postfixFilterPeer(name string) peer {
+func postfixRowPeer(name string) peer {
 	return peer{Name: name, Version: os.Getenv("INTEROP_VERSION_POSTFIX")}
 }
 
@@ -275,7 +275,7 @@ func TestPostfixFilter(t *testing.T) {
 			if !tc.requireTLS {
 				how = "no REQUIRETLS (downgrade, RET=HDRS), Require-TLS-ESMTP: yes from cleanup"
 			}
-			expect(t, postfixFilterPeer("Postfix (content_filter recipe)"), filterDirection, tc.name,
+			expect(t, postfixRowPeer("Postfix (content_filter recipe)"), filterDirection, tc.name,
 				"Postfix → filter: "+how+", tls=…/"+tc.reqtls+"; glue tags Required, passes exactly one Require-TLS-ESMTP: yes; "+
 					"re-injected in plaintext, Postfix queues it with its REQUIRETLS flag (postcat)")
 			helo := heloName(t)
@@ -300,7 +300,7 @@ func TestPostfixFilter(t *testing.T) {
 	}
 
 	t.Run("E25/forged, Postfix honours it from a plaintext client", func(t *testing.T) {
-		expect(t, postfixFilterPeer("Postfix (no STARTTLS)"), forgedDirection, "Postfix smtpd, requiretls_esmtp_header = yes",
+		expect(t, postfixRowPeer("Postfix (no STARTTLS)"), forgedDirection, "Postfix smtpd, requiretls_esmtp_header = yes",
 			"accepted in plaintext and queued with the REQUIRETLS flag (postcat): no trust check")
 		helo := heloName(t)
 		sendRaw(t, env["INTEROP_POSTFIX_PLAIN"], helo, recipient, forgedMessage(helo))
@@ -311,7 +311,7 @@ func TestPostfixFilter(t *testing.T) {
 		assert.Contains(t, q.Headers, "\nRequire-TLS-ESMTP: yes\n")
 	})
 	t.Run("E25/forged, our glue strips it on an ordinary listener", func(t *testing.T) {
-		expect(t, postfixFilterPeer("requiretls glue, re-injected into Postfix"), forgedDirection, "FilterHeader, TrustRequireTLSESMTP off (default)",
+		expect(t, postfixRowPeer("requiretls glue, re-injected into Postfix"), forgedDirection, "FilterHeader, TrustRequireTLSESMTP off (default)",
 			"tagged Default, every Require-TLS-ESMTP removed; re-injected, Postfix queues it without the REQUIRETLS flag")
 		helo := heloName(t)
 		rcpt := "forged-untrusted@filter.interop.test"
@@ -324,7 +324,7 @@ func TestPostfixFilter(t *testing.T) {
 		assert.NotContains(t, q.Headers, "Require-TLS-ESMTP")
 	})
 	t.Run("E25/forged, our glue honours it on a trusted listener, as Postfix does", func(t *testing.T) {
-		expect(t, postfixFilterPeer("requiretls glue, re-injected into Postfix"), forgedDirection, "FilterHeader, TrustRequireTLSESMTP on (filter return path only)",
+		expect(t, postfixRowPeer("requiretls glue, re-injected into Postfix"), forgedDirection, "FilterHeader, TrustRequireTLSESMTP on (filter return path only)",
 			"tagged Required, one Require-TLS-ESMTP: yes; re-injected, Postfix queues it with the REQUIRETLS flag: why that listener must be reachable by Postfix alone")
 		helo := heloName(t)
 		rcpt := "forged-trusted@filter.interop.test"
