@@ -42,7 +42,7 @@ var synthLines = []synthLine{
 		kind: "delivery", state: "requiretls?", status: Deferred, requested: true, offered: 0, relay: "mx1.%s"},
 	{format: "smtp[1]: A%[2]X: to=<u%[2]d@%[1]s>, relay=mx1.%[1]s[192.0.2.1]:25, conn_use=2, delay=1, delays=0/0/0.5/0.5, tls=may/requiretls:nocertmatch, dsn=2.0.0, status=sent (250 ok)",
 		kind: "delivery", state: "requiretls:nocertmatch", status: Sent, requested: true, offered: +1, relay: "mx1.%s"},
-	{format: "smtp[1]: A%[2]X: to=<u%[2]d@%[1]s>, relay=mx1.%[1]s[192.0.2.1]:25, delay=1, delays=0/0/1/0, tls=may:none/!requiretls:nostarttls, dsn=5.7.30, status=bounced (Sender requested REQUIRETLS, but TLS service was not offered by host mx1.%[1]s[192.0.2.1])",
+	{format: "smtp[1]: A%[2]X: to=<u%[2]d@%[1]s>, relay=mx1.%[1]s[192.0.2.1]:25, delay=1, delays=0/0/1/0, tls=may?/!requiretls:nostarttls, dsn=5.7.30, status=bounced (Sender requested REQUIRETLS, but TLS service was not offered by host mx1.%[1]s[192.0.2.1])",
 		kind: "delivery", state: "!requiretls:nostarttls", status: Bounced, requested: true, offered: -1, relay: "mx1.%s"},
 	{format: "smtp[1]: A%[2]X: to=<u%[2]d@%[1]s>, relay=mx1.%[1]s[192.0.2.1]:25, delay=1, delays=0/0/1/0, tls=verify/!requiretls:none, dsn=4.7.30, status=deferred (no server was found that supports REQUIRETLS)",
 		kind: "delivery", state: "!requiretls:none", status: Deferred, requested: true, offered: -1, relay: "mx1.%s"},
