@@ -36,7 +36,7 @@ func bdat(chunk string, last bool) string {
 }
 
 // Issue 12 item 5, RFC 8689 Section 4.1 (R23, the tag is kept with its
-// message), RFC 3030 (CHUNKING): go-smtp v0.25.1 runs Data for BDAT on a
+// message), RFC 3030 (CHUNKING): go-smtp v0.26.0 runs Data for BDAT on a
 // goroutine of its own and calls Reset (RSET, EHLO, a failed chunk) from
 // its command loop while that Data may still run, or before it has even
 // started. Before the fix the glue read the transaction state on one
@@ -47,7 +47,7 @@ func bdat(chunk string, last bool) string {
 // session. Each case is pipelined, so the goroutines interleave as they
 // will, and runs many times.
 //
-// After an aborted BDAT the next message goes by DATA: go-smtp v0.25.1
+// After an aborted BDAT the next message goes by DATA: go-smtp v0.26.0
 // itself races there otherwise (the aborted transaction's goroutine sends
 // its result on the channel field that the next BDAT replaces, conn.go
 // handleBdat), which no session wrapper can order.

@@ -319,10 +319,10 @@ func TestR48DSNSentWithEmptyReversePath(t *testing.T) {
 				Auth: policy.AuthStaticPKIX, Host: "mx.test",
 			})
 			require.NoError(t, err)
-			defer c.Client.Close()
+			defer c.Close()
 			require.NoError(t, c.Mail("", nil))
-			require.NoError(t, c.Client.Rcpt("a@example.org", nil))
-			w, err := c.Client.Data()
+			require.NoError(t, c.Rcpt("a@example.org", nil))
+			w, err := c.Data()
 			require.NoError(t, err)
 			_, err = w.Write(out.Bytes())
 			require.NoError(t, err)

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"net/textproto"
@@ -59,22 +60,41 @@ type Dialer struct {
 	// instead of with STARTTLS. Its first EHLO counts as the post-TLS one
 	// (checklist E22).
 	ImplicitTLS bool
-	// Timeout bounds each step of Dial: the greeting, each EHLO, STARTTLS
-	// and the TLS handshake. If zero, 5 minutes (RFC 5321 Section 4.5.3.2).
-	// The context passed to Dial bounds the whole; neither applies once Dial
-	// has returned.
+	// Timeout bounds each step of Dial: connecting (unless DialContext is
+	// set), the greeting, each EHLO, STARTTLS and the TLS handshake. If
+	// zero, 5 minutes (RFC 5321 Section 4.5.3.2). The context passed to
+	// Dial bounds the whole; neither applies once Dial has returned.
 	Timeout time.Duration
+	// DialContext opens the connection to the address given to Dial, as
+	// net.Dialer.DialContext does ("tcp" and "host:port"): set it to choose
+	// the source address, go through a proxy, or count connections. If nil,
+	// a net.Dialer with Timeout is used.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Logger, if not nil, gets one record for each Dial: the decision (its
+	// action, the MX host, the address, the tls= field as [Conn.Field] or
+	// [PolicyError.Field] formats it, and for a refusal its code and
+	// reason), or the error when Dial returned before any decision. Sends
+	// are logged at level Info, everything else at Warn.
+	Logger *slog.Logger
 }
 
-// Conn is a session that policy allowed to go on to MAIL FROM.
+// Conn is a session that policy allowed to go on to MAIL FROM. Send the
+// message with its methods: [Conn.Mail], [Conn.Rcpt], [Conn.Data], then
+// [Conn.Quit] (or [Conn.Close] to abandon it).
 type Conn struct {
-	// Client carries on the session: call [Conn.Mail] rather than
-	// Client.Mail, then Client.Rcpt, Client.Data, Client.Quit.
+	// Client is the go-smtp client that carries the session, for what Conn
+	// has no method for (Reset, Verify, LMTP). Do not call its Mail: it
+	// would not apply the decision ([Conn.Mail] does).
 	//
-	// Client reads through a wrapper that replays the greeting and the EHLO
-	// reply the Dialer consumed, so Client.TLSConnectionState reports no TLS
-	// even when the session is under TLS, and [CheckMail] refuses it: use
-	// the TLS field.
+	// Client.TLSConnectionState reports no TLS even on a TLS session, so
+	// [CheckMail] refuses Client: use [Conn.TLSConnectionState] (Conn.Mail
+	// makes CheckMail's checks itself). go-smtp reports TLS only when the
+	// net.Conn given to smtp.NewClient is a *tls.Conn, and it has no way to
+	// start a client on a session that is already greeted; the Dialer
+	// hands it a wrapper that replays the greeting and the EHLO reply it
+	// read itself. Letting go-smtp run STARTTLS instead would give it the
+	// *tls.Conn, but then go-smtp would read the EHLO reply after TLS, and
+	// it keeps no raw reply for the policy to judge (see [Offered]).
 	Client *smtp.Client
 	// Decision is the last decision: SendRequireTLS or SendWithout.
 	Decision policy.Decision
@@ -88,6 +108,38 @@ type Conn struct {
 	// EHLO is the reply to the first EHLO, TLSEHLO to the one after TLS
 	// (nil without TLS), line by line without reply codes.
 	EHLO, TLSEHLO []string
+}
+
+// TLSConnectionState returns the state of the TLS session and true, or
+// false when the session is in plaintext. It has the signature of
+// smtp.Client's, for code written against either.
+func (c *Conn) TLSConnectionState() (tls.ConnectionState, bool) {
+	if c.TLS == nil {
+		return tls.ConnectionState{}, false
+	}
+	return *c.TLS, true
+}
+
+// Rcpt sends RCPT TO for one recipient, as smtp.Client.Rcpt does.
+func (c *Conn) Rcpt(to string, opts *smtp.RcptOptions) error {
+	return c.Client.Rcpt(to, opts)
+}
+
+// Data sends DATA and returns a writer for the message, as
+// smtp.Client.Data does: close it to end the message and get the server's
+// reply.
+func (c *Conn) Data() (*smtp.DataCommand, error) {
+	return c.Client.Data()
+}
+
+// Quit sends QUIT and closes the connection.
+func (c *Conn) Quit() error {
+	return c.Client.Quit()
+}
+
+// Close closes the connection without QUIT, for a session given up.
+func (c *Conn) Close() error {
+	return c.Client.Close()
 }
 
 // Mail sends MAIL FROM as the decision requires: with the REQUIRETLS
@@ -140,7 +192,11 @@ func (c *Conn) Field() tlsstatus.Field {
 // PolicyError is returned by [Dialer.Dial] when the policy decided to skip
 // this host, bounce or defer the message. It wraps [ErrREQUIRETLSRequired]
 // for 5.7.30 and [ErrEncryptionNeeded] for 5.7.10, and the network or TLS
-// error that led to the decision, if any.
+// error that led to the decision, if any, for errors.Is.
+//
+// errors.As with an *smtp.SMTPError target gives [PolicyError.Reply], the
+// reply with this decision's reason (which names, say, the certificate
+// check that failed), not the sentinel's generic text.
 type PolicyError struct {
 	Decision policy.Decision
 	Attempt  policy.Attempt
@@ -172,6 +228,18 @@ func (e *PolicyError) Unwrap() []error {
 	return errs
 }
 
+// As sets an **smtp.SMTPError target to [PolicyError.Reply] and reports
+// true; for a decision without a reply code, or another target, it reports
+// false and errors.As goes on to the wrapped errors.
+func (e *PolicyError) As(target any) bool {
+	se, ok := target.(**smtp.SMTPError)
+	if !ok || e.Decision.Code == policy.NoCode {
+		return false
+	}
+	*se = e.Reply()
+	return true
+}
+
 // Reply returns the decision as an SMTP reply, as a relay reports it to its
 // own client or in a DSN's Diagnostic-Code.
 func (e *PolicyError) Reply() *smtp.SMTPError {
@@ -201,6 +269,31 @@ func (e *PolicyError) Field() tlsstatus.Field {
 // temporary failure of this host ("requiretls?" in Postfix's log). When ctx
 // ends first, the error wraps ctx.Err().
 func (d *Dialer) Dial(ctx context.Context, addr string, a policy.Attempt) (*Conn, error) {
+	c, err := d.dial(ctx, addr, a)
+	if d.Logger != nil {
+		d.log(ctx, addr, a.Host, c, err)
+	}
+	return c, err
+}
+
+// log writes the record of one Dial to d.Logger.
+func (d *Dialer) log(ctx context.Context, addr, host string, c *Conn, err error) {
+	attrs := []slog.Attr{slog.String("host", host), slog.String("addr", addr)}
+	var pe *PolicyError
+	switch {
+	case err == nil:
+		attrs = append(attrs, slog.String("action", c.Decision.Action.String()), slog.String("tls", c.Field().String()))
+		d.Logger.LogAttrs(ctx, slog.LevelInfo, "requiretls dial", attrs...)
+		return
+	case errors.As(err, &pe):
+		attrs = append(attrs, slog.String("action", pe.Decision.Action.String()), slog.String("tls", pe.Field().String()),
+			slog.String("code", pe.Decision.Code.String()), slog.String("reason", pe.Decision.Reason()))
+	}
+	attrs = append(attrs, slog.String("error", err.Error()))
+	d.Logger.LogAttrs(ctx, slog.LevelWarn, "requiretls dial", attrs...)
+}
+
+func (d *Dialer) dial(ctx context.Context, addr string, a policy.Attempt) (*Conn, error) {
 	a.Stage = policy.BeforeConnect
 	if dec := policy.Evaluate(a); isFinal(dec.Action) {
 		return nil, &PolicyError{Decision: dec, Attempt: a}
@@ -213,8 +306,11 @@ func (d *Dialer) Dial(ctx context.Context, addr string, a policy.Attempt) (*Conn
 		return nil, errors.New("requiretls: LocalName contains a line break")
 	}
 	cfg := d.tlsConfig(a.Host)
-	var nd net.Dialer
-	raw, err := nd.DialContext(ctx, "tcp", addr)
+	dial := d.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: d.timeout()}).DialContext
+	}
+	raw, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("requiretls: connect: %w", err)
 	}
@@ -407,14 +503,18 @@ func (s *dialSession) run() (*Conn, error) {
 // aLongTimeAgo is a deadline that makes pending and future I/O fail at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
+// timeout is Timeout or its default.
+func (d *Dialer) timeout() time.Duration {
+	if d.Timeout == 0 {
+		return 5 * time.Minute
+	}
+	return d.Timeout
+}
+
 // deadline is when an exchange starting now must end: Timeout from now, or
 // ctx's deadline if that is sooner.
 func (s *dialSession) deadline() time.Time {
-	timeout := s.d.Timeout
-	if timeout == 0 {
-		timeout = 5 * time.Minute
-	}
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(s.d.timeout())
 	if d, ok := s.ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}

@@ -26,7 +26,7 @@ func dialPeer(t *testing.T, d *Dialer, addr string, a policy.Attempt) (*Conn, er
 	defer cancel()
 	c, err := d.Dial(ctx, addr, a)
 	if err == nil {
-		t.Cleanup(func() { c.Client.Close() })
+		t.Cleanup(func() { c.Close() })
 	}
 	return c, err
 }
@@ -94,8 +94,8 @@ func TestConnMailKeepsTheTagsREQUIRETLS(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, policy.SendRequireTLS, c.Decision.Action)
 		require.NoError(t, c.Mail("a@example.org", opts))
-		require.NoError(t, c.Client.Rcpt("b@example.org", nil))
-		w, err := c.Client.Data()
+		require.NoError(t, c.Rcpt("b@example.org", nil))
+		w, err := c.Data()
 		require.NoError(t, err)
 		_, err = io.WriteString(w, body)
 		require.NoError(t, err)
@@ -282,7 +282,7 @@ func TestDialerLowerCaseKeywordR5(t *testing.T) {
 	require.Equal(t, policy.SendRequireTLS, c.Decision.Action)
 	assert.Equal(t, "verify/requiretls", c.Field().String())
 	require.NoError(t, c.Mail("a@example.org", nil))
-	require.NoError(t, c.Client.Quit())
+	require.NoError(t, c.Quit())
 	var lines []string
 	for l := range got {
 		lines = append(lines, l)

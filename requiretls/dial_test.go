@@ -60,19 +60,19 @@ func deliver(t *testing.T, d *Dialer, p peer, a policy.Attempt) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer c.Client.Close()
+	defer c.Close()
 	from := "a@example.org"
 	if a.NullSender {
 		from = ""
 	}
 	require.NoError(t, c.Mail(from, &smtp.MailOptions{Return: smtp.DSNReturnFull}))
-	require.NoError(t, c.Client.Rcpt("b@example.org", nil))
-	w, err := c.Client.Data()
+	require.NoError(t, c.Rcpt("b@example.org", nil))
+	w, err := c.Data()
 	require.NoError(t, err)
 	_, err = io.WriteString(w, body)
 	require.NoError(t, err)
 	require.NoError(t, w.Close())
-	require.NoError(t, c.Client.Quit())
+	require.NoError(t, c.Quit())
 	return c, nil
 }
 
@@ -349,7 +349,7 @@ func TestDialerHandOverSendsNothing(t *testing.T) {
 	defer cancel()
 	c, err := (&Dialer{Timeout: 50 * time.Millisecond}).Dial(ctx, addr, policy.Attempt{Level: policy.Opportunistic})
 	require.NoError(t, err)
-	defer c.Client.Close()
+	defer c.Close()
 	ok, _ := c.Client.Extension("8BITMIME")
 	assert.True(t, ok, "the smtp.Client sees the Dialer's EHLO reply, keyword in upper case")
 }

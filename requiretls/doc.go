@@ -11,15 +11,23 @@
 //   - REQUIRETLS is announced only on a TLS session (after STARTTLS, or with
 //     implicit TLS), RFC 8689 Section 2 item 2 and E22 of our checklist;
 //   - "MAIL FROM:<...> REQUIRETLS" on a session without TLS is refused with
-//     [ErrEncryptionNeeded] (523 5.7.10); go-smtp v0.25.1 accepts it;
+//     [ErrEncryptionNeeded] (523 5.7.10); go-smtp v0.26.0 accepts it;
 //   - each message's tag (RFC 8689 Section 4.1) is worked out and handed to a
 //     session that implements [Tagger];
+//   - the Postfix header field "Require-TLS-ESMTP" is honoured only on
+//     listeners the caller trusts ([ServerOptions.TrustRequireTLSESMTP]);
+//     from anyone else every such field, valid or malformed, is removed
+//     before the wrapped session sees the message, so that no later hop
+//     that honours it can be made to by an untrusted client;
+//   - a header section that cannot be read to its end or edited safely is
+//     refused: longer than 1 MiB with [ErrHeaderTooLarge] (552 5.3.4),
+//     ambiguous (a bare CR or LF where a field must be added or removed)
+//     with [ErrUnsafeHeader] (554 5.6.0);
 //   - optionally a Received: trace field records "with ESMTPS (requiretls)";
-//   - optionally ([ServerOptions.FilterHeader]) the Postfix header field
-//     "Require-TLS-ESMTP: yes" carries the tag through a content filter,
-//     inserted without ever splitting a line or creating a bare CR or LF, and
-//     honoured only on listeners the caller trusts
-//     ([ServerOptions.TrustRequireTLSESMTP]).
+//   - optionally ([ServerOptions.FilterHeader]) "Require-TLS-ESMTP: yes"
+//     carries the tag through a content filter, inserted without ever
+//     splitting a line or creating a bare CR or LF;
+//   - optionally ([ServerOptions.Logger]) one log record per message.
 //
 // Everything else reaches the wrapped backend unchanged.
 //
@@ -33,10 +41,16 @@
 // The certificate is checked against the MX host name given in the
 // attempt, not the address dialled.
 //
-// A caller's explicit request (REQUIRETLS on MAIL, a Tag) is never silently
-// dropped: it is honoured or refused with a typed error. [Conn.Mail] with
-// MailOptions.RequireTLS on a session the policy did not decide
-// SendRequireTLS sends nothing and returns the 5.7.10 or 5.7.30 error.
+// The [Conn] it returns sends the message: [Conn.Mail], [Conn.Rcpt],
+// [Conn.Data], [Conn.Quit]. A caller's explicit request (REQUIRETLS on MAIL,
+// a Tag) is never silently dropped: it is honoured or refused with a typed
+// error. [Conn.Mail] with MailOptions.RequireTLS on a session the policy did
+// not decide SendRequireTLS sends nothing and returns the 5.7.10 or 5.7.30
+// error. errors.As with an *smtp.SMTPError target on a [*PolicyError]
+// gives the reply to report, with the decision's specific reason.
+//
+// [Dialer.DialContext] chooses how to connect (source address, proxy) and
+// [Dialer.Logger] gets one log record per decision.
 //
 // [CheckMail] is the smaller check for a go-smtp client made by
 // smtp.DialStartTLS or smtp.DialTLS: before Client.Mail with REQUIRETLS, is
@@ -62,7 +76,7 @@
 // # Known gap in go-smtp
 //
 // RFC 8689 Section 2 gives the parameter no value, and [ParseMail] refuses
-// "REQUIRETLS=YES" (checklist E4). go-smtp v0.25.1 drops the value before a
+// "REQUIRETLS=YES" (checklist E4). go-smtp v0.26.0 drops the value before a
 // Session sees the command, so the server glue cannot tell it from a plain
 // "REQUIRETLS": on a TLS session such a message is accepted and tagged
 // Required (stricter than asked, never a relaxation); without TLS it is

@@ -1,7 +1,9 @@
 package requiretls
 
 import (
+	"context"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -9,6 +11,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/requiretls/go-requiretls/policy"
 )
 
 // ServerOptions configure the server glue. The zero value (or nil) is
@@ -50,6 +54,13 @@ type ServerOptions struct {
 	// tag for the filter's return trip to a trusted listener. Off by
 	// default.
 	FilterHeader bool
+	// Logger, if not nil, gets one record for each message the glue sees
+	// the data of, and for each MAIL it refuses: the client's address,
+	// whether the session is under TLS, whether MAIL asked for REQUIRETLS,
+	// the message's tag, and the error the message was refused with, if
+	// any (by the glue or by the wrapped session). Accepted messages are
+	// logged at level Info, refused ones at Warn.
+	Logger *slog.Logger
 }
 
 // Whatever the options, the glue reads each message's header section to
@@ -149,7 +160,7 @@ type session struct {
 	opts  *ServerOptions
 
 	// mu is held for every call into inner but Logout and AUTH. go-smtp
-	// v0.25.1 calls Data for BDAT (CHUNKING, RFC 3030) on a goroutine of its
+	// v0.26.0 calls Data for BDAT (CHUNKING, RFC 3030) on a goroutine of its
 	// own, and Reset (RSET, EHLO, a failed chunk) from its command loop
 	// while that Data may still run; go-smtp closes the chunk pipe first,
 	// so a waiting Reset only waits for Data to see the end of its input.
@@ -187,6 +198,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	// RFC 8689 Section 4.1 and checklist E5: a REQUIRETLS request can only
 	// be honoured on a session that is itself protected.
 	if requireTLS && !isTLS {
+		s.log(transaction{requireTLS: true, remote: s.conn.Conn().RemoteAddr()}, nil, ErrEncryptionNeeded)
 		return ErrEncryptionNeeded
 	}
 	if err := s.inner.Mail(from, opts); err != nil {
@@ -210,11 +222,12 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 func (s *session) Data(r io.Reader) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, err := s.prepare(r)
-	if err != nil {
-		return err
+	r, tag, err := s.prepare(r)
+	if err == nil {
+		err = s.inner.Data(r)
 	}
-	return s.inner.Data(r)
+	s.log(s.txn, tag, err)
+	return err
 }
 
 func (s *session) Reset() {
@@ -228,17 +241,18 @@ func (s *session) Logout() error { return s.inner.Logout() }
 
 // prepare reads the message's header section, works out its tag, edits
 // the header (see [session.scanTag]), tells the wrapped session the tag and
-// prepends the Received field, as asked to. It is called with mu held.
+// prepends the Received field, as asked to, and returns what the wrapped
+// session is to read and the tag. It is called with mu held.
 //
 // A message whose header section cannot be read to its end is refused
 // before the wrapped session sees anything of it. That is also what keeps
 // a BDAT Data that go-smtp started late, after a Reset and the next MAIL,
 // from taking the next transaction for its own: go-smtp closed its input
 // before that Reset, so its first read fails.
-func (s *session) prepare(r io.Reader) (io.Reader, error) {
+func (s *session) prepare(r io.Reader) (io.Reader, *policy.Tag, error) {
 	tag, r, err := s.scanTag(r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if t, ok := s.inner.(Tagger); ok {
 		t.SetTag(tag)
@@ -246,7 +260,29 @@ func (s *session) prepare(r io.Reader) (io.Reader, error) {
 	if s.opts.Received {
 		r = io.MultiReader(strings.NewReader(s.received()), r)
 	}
-	return r, nil
+	return r, &tag, nil
+}
+
+// log writes the record of a message of txn to the Logger, if there is one:
+// its tag (nil when the header section was refused before one was known)
+// and the error it was refused with.
+func (s *session) log(txn transaction, tag *policy.Tag, err error) {
+	if s.opts.Logger == nil {
+		return
+	}
+	attrs := []slog.Attr{slog.Bool("session_tls", txn.tls), slog.Bool("requiretls", txn.requireTLS)}
+	if txn.remote != nil {
+		attrs = append(attrs, slog.String("remote", txn.remote.String()))
+	}
+	if tag != nil {
+		attrs = append(attrs, slog.String("tag", tag.String()))
+	}
+	level := slog.LevelInfo
+	if err != nil {
+		level = slog.LevelWarn
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	s.opts.Logger.LogAttrs(context.Background(), level, "requiretls message", attrs...)
 }
 
 // received formats the Received trace field (RFC 5321 Section 4.4).
@@ -331,11 +367,12 @@ type lmtpSession struct{ *session }
 func (s lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, err := s.prepare(r)
-	if err != nil {
-		return err
+	r, tag, err := s.prepare(r)
+	if err == nil {
+		err = s.inner.(smtp.LMTPSession).LMTPData(r, status)
 	}
-	return s.inner.(smtp.LMTPSession).LMTPData(r, status)
+	s.log(s.txn, tag, err)
+	return err
 }
 
 type authLMTPSession struct{ authSession }

@@ -63,7 +63,7 @@ var errNotTagged = errors.New("the wrapped session was not told a tag")
 func runHeaderPath(opts ServerOptions, requireTLS bool, r io.Reader) (policy.Tag, []byte, error) {
 	inner := &recSession{r: &recorder{}}
 	s := &session{inner: inner, opts: &opts, txn: transaction{requireTLS: requireTLS}}
-	out, err := s.prepare(r)
+	out, _, err := s.prepare(r)
 	switch {
 	case err != nil && inner.cur.tagged:
 		return inner.cur.tag, nil, errors.New("tagged, yet refused")

@@ -230,7 +230,7 @@ func (s lmtpSession_) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	return nil
 }
 
-// E4: go-smtp v0.25.1 drops the value of REQUIRETLS=..., so the glue cannot
+// E4: go-smtp v0.26.0 drops the value of REQUIRETLS=..., so the glue cannot
 // refuse it; the test pins what happens instead: never a relaxation.
 func TestServerREQUIRETLSWithValueE4(t *testing.T) {
 	pki := newTestPKI(t)

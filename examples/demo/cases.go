@@ -195,7 +195,7 @@ func (l *lab) play(ctx context.Context, c demoCase) result {
 // send transmits msg on conn as the decision requires and returns the
 // server's final reply.
 func send(conn *requiretls.Conn, from string, msg []byte, retFull bool) (string, error) {
-	defer conn.Client.Close()
+	defer conn.Close()
 	var opts smtp.MailOptions
 	if retFull { // a bounce carries no RET (RFC 3461 Section 6.1)
 		opts.Return = smtp.DSNReturnFull
@@ -203,10 +203,10 @@ func send(conn *requiretls.Conn, from string, msg []byte, retFull bool) (string,
 	if err := conn.Mail(from, &opts); err != nil {
 		return "", err
 	}
-	if err := conn.Client.Rcpt("bob@rcpt.example", nil); err != nil {
+	if err := conn.Rcpt("bob@rcpt.example", nil); err != nil {
 		return "", err
 	}
-	w, err := conn.Client.Data()
+	w, err := conn.Data()
 	if err != nil {
 		return "", err
 	}
@@ -217,7 +217,7 @@ func send(conn *requiretls.Conn, from string, msg []byte, retFull bool) (string,
 	if err != nil {
 		return "", err
 	}
-	conn.Client.Quit()
+	conn.Quit()
 	return "250 " + resp.StatusText, nil
 }
 

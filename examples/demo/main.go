@@ -33,6 +33,8 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+
+	"github.com/requiretls/go-requiretls/examples/internal/cli"
 )
 
 func main() {
@@ -43,23 +45,15 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the results as JSON instead of text")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: demo [-json]")
-		fmt.Fprintln(stderr, "Walks through RFC 8689 REQUIRETLS delivery cases against real SMTP servers on loopback.")
-		fs.PrintDefaults()
+	err := cli.Parse(fs, args, stdout,
+		"usage: demo [-json]\n\nWalks through RFC 8689 REQUIRETLS delivery cases against real SMTP servers on loopback. Flags:",
+		"\nExit status: 0 every case ended as expected, 1 one did not, 2 usage or setup error.")
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "demo: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return 2
+	if err != nil {
+		return cli.UsageError(stderr, "demo", err) // 0 after -h
 	}
 
 	lab, err := startLab()

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/requiretls/go-requiretls/examples/internal/runtest"
 )
 
 func TestDemoText(t *testing.T) {
@@ -53,14 +55,12 @@ func TestDemoJSON(t *testing.T) {
 	assert.Equal(t, len(cases), doc.Tally.Lines)
 }
 
+// TestDemoFlags: a usage error is one line on stderr with a hint and exit
+// status 2, as in the other programs; -h is the usage on stdout, exit 0.
 func TestDemoFlags(t *testing.T) {
-	var out, errOut bytes.Buffer
-	assert.Equal(t, 0, run(context.Background(), []string{"-h"}, &out, &errOut))
-	assert.Contains(t, errOut.String(), "usage: demo")
-	errOut.Reset()
-	assert.Equal(t, 2, run(context.Background(), []string{"-nope"}, &out, &errOut))
-	assert.Equal(t, 2, run(context.Background(), []string{"extra"}, &out, &errOut))
-	assert.Contains(t, errOut.String(), `unexpected argument "extra"`)
+	runtest.AssertFails(t, run, `demo: unexpected argument "extra" (see -h)`, "extra")
+	runtest.AssertFails(t, run, "demo: flag provided but not defined: -nope (see -h)", "-nope")
+	runtest.AssertHelp(t, run, "usage: demo", "-json", "Exit status")
 }
 
 func TestDemoInterrupted(t *testing.T) {

@@ -30,6 +30,12 @@
 // have decided from Decision.WouldEnforce. An enforce attempt would stop
 // at the first failure and show less.
 //
+// An implicit-TLS port (465) sends no SMTP greeting until TLS has started,
+// so a STARTTLS probe of one waits for -timeout: the probe then tries a TLS
+// handshake and, if the port speaks TLS, says to add -implicit-tls. With
+// -implicit-tls against a STARTTLS port the handshake fails at once on the
+// plaintext greeting, and the probe says to drop it.
+//
 // Exit status: 0 when a REQUIRETLS message could be delivered there under
 // enforce, 1 when not (including a failed TLS handshake), 2 on a usage
 // error or when the server cannot be reached or stops answering.
@@ -100,6 +106,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return cli.UsageError(stderr, "probe", err) // 0 after -h
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 
@@ -116,7 +123,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	})
 	var pe *requiretls.PolicyError
 	if err != nil && !errors.As(err, &pe) {
-		fmt.Fprintf(stderr, "probe: %s: %v\n", c.addr, err)
+		hint := ""
+		if !c.implicitTLS && errors.Is(err, context.DeadlineExceeded) && speaksTLS(parent, c.addr, c.timeout) {
+			hint = "; the port speaks TLS from the first byte: probe it with -implicit-tls"
+		}
+		fmt.Fprintf(stderr, "probe: %s: %v%s\n", c.addr, err, hint)
 		return 2
 	}
 	fmt.Fprintf(stdout, "probe: %s, certificate name %s\n", c.addr, c.tls.ServerName)
@@ -124,9 +135,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// At these levels only a failed TLS handshake ends the session
 		// before MAIL FROM.
 		fmt.Fprintf(stdout, "TLS: failed: %v\n", pe)
+		if rhe := (tls.RecordHeaderError{}); errors.As(pe, &rhe) {
+			fmt.Fprintln(stdout, "hint: the server answered in plaintext: probe without -implicit-tls to use STARTTLS")
+		}
 		return verdict(stdout, pe.Attempt)
 	}
-	defer conn.Client.Close()
+	defer conn.Close()
 
 	if conn.EHLO != nil {
 		printReply(stdout, "EHLO:", conn.EHLO)
@@ -153,11 +167,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	default:
 		fmt.Fprintln(stdout, "STARTTLS: not offered")
 	}
-	if err := conn.Client.Quit(); err != nil {
+	if err := conn.Quit(); err != nil {
 		fmt.Fprintf(stderr, "probe: %s: QUIT: %v\n", c.addr, err)
 		return 2
 	}
 	return verdict(stdout, conn.Attempt)
+}
+
+// speaksTLS reports whether addr completes a TLS handshake at once, as an
+// implicit-TLS port (RFC 8314, 465) does and a STARTTLS port does not. It
+// is asked only after the SMTP greeting did not come: such a server waits
+// for a ClientHello and says nothing. The certificate does not matter
+// here, and nothing is sent after the handshake.
+func speaksTLS(ctx context.Context, addr string, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, min(timeout, 5*time.Second))
+	defer cancel()
+	d := tls.Dialer{Config: &tls.Config{InsecureSkipVerify: true}}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
 }
 
 // verdict prints the tls= field that Postfix would log for the facts of a

@@ -53,7 +53,8 @@ func TestProbeServer(t *testing.T) {
 		{"R27.4 name does not match", []string{"-cafile", p.CAFile, "-servername", "other.test", starttls}, 1, []string{
 			"certificate: NOT verified, certificate-host-mismatch: ", "verdict: tls=!verify/!requiretls:nocertmatch\n"}},
 		{"E22 implicit TLS to a STARTTLS port", []string{"-cafile", p.CAFile, "-implicit-tls", starttls}, 1, []string{
-			"TLS: failed", "verdict: tls=verify?/requiretls?\n"}},
+			"TLS: failed", "hint: the server answered in plaintext: probe without -implicit-tls to use STARTTLS\n",
+			"verdict: tls=verify?/requiretls?\n"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runtest.Once(run, tc.args...)
@@ -67,6 +68,23 @@ func TestProbeServer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// E22: a STARTTLS probe of an implicit-TLS port waits for a greeting that
+// never comes (the server waits for a TLS ClientHello); when it times out
+// the probe checks whether the port speaks TLS and says to add
+// -implicit-tls, on the one line of the error.
+func TestProbeImplicitTLSPortHint(t *testing.T) {
+	p := runtest.NewPKI(t)
+	implicit, _ := exampleServer.Start(t, "-cert", p.CertFile, "-key", p.KeyFile, "-implicit-tls")
+	stdout := runtest.AssertFails(t, run, "probe: "+implicit+": requiretls: greeting: ", "-timeout", "1s", implicit)
+	assert.NotContains(t, stdout, "verdict")
+	_, _, stderr := runtest.Once(run, "-timeout", "1s", implicit)
+	assert.Contains(t, stderr, "; the port speaks TLS from the first byte: probe it with -implicit-tls\n")
+
+	silent := runtest.Silent(t)
+	_, _, stderr = runtest.Once(run, "-timeout", "1s", silent)
+	assert.NotContains(t, stderr, "-implicit-tls", "a server that says nothing at all gets no hint")
 }
 
 // TestProbeWithoutREQUIRETLS runs the probe against go-smtp servers that

@@ -386,7 +386,7 @@ func (r *relay) attempt(ctx context.Context, m *message) result {
 	case err != nil:
 		return res.temporary(smtp.EnhancedCode{4, 4, 1}, "connect to "+peer+": "+err.Error())
 	}
-	defer conn.Client.Close()
+	defer conn.Close()
 	res.relay, res.connected, res.field = peer, time.Now(), conn.Field()
 
 	// Conn.Mail adds REQUIRETLS when the policy decided so, and RET=HDRS
@@ -394,10 +394,10 @@ func (r *relay) attempt(ctx context.Context, m *message) result {
 	if err := conn.Mail(m.from, &smtp.MailOptions{Body: m.body}); err != nil {
 		return res.failed(err, "MAIL FROM")
 	}
-	if err := conn.Client.Rcpt(m.to, nil); err != nil {
+	if err := conn.Rcpt(m.to, nil); err != nil {
 		return res.failed(err, "RCPT TO")
 	}
-	w, err := conn.Client.Data()
+	w, err := conn.Data()
 	if err != nil {
 		return res.failed(err, "DATA")
 	}
@@ -408,7 +408,7 @@ func (r *relay) attempt(ctx context.Context, m *message) result {
 	if err != nil {
 		return res.failed(err, "end of DATA")
 	}
-	conn.Client.Quit()
+	conn.Quit()
 	res.status = tlsstatus.Sent
 	res.reply = &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: resp.StatusText}
 	res.reason = "250 " + oneLine(resp.StatusText)

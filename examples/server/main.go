@@ -10,10 +10,12 @@
 //
 // Usage:
 //
-//	server [-listen ADDR] [-cert FILE -key FILE] [-implicit-tls] [-out DIR] [-filter-header] [-hostname NAME]
+//	server [-listen ADDR] [-cert FILE -key FILE] [-write-cert FILE] [-implicit-tls] [-out DIR] [-filter-header] [-hostname NAME]
 //
 // Without -cert and -key it makes a self-signed certificate for -hostname,
-// 127.0.0.1 and ::1 at start and prints its SHA-256 fingerprint. It logs
+// 127.0.0.1 and ::1 at start and prints its SHA-256 fingerprint; with
+// -write-cert it also writes that certificate to FILE (PEM), which is then
+// all a client needs to authenticate it ("probe -cafile FILE"). It logs
 // one line per message to standard output, with the message's tag
 // ("required", "not-required" or "default"), and with -out writes each
 // message to DIR as one .eml file, with a Return-Path field for the
@@ -22,7 +24,8 @@
 // It stops cleanly on SIGINT or SIGTERM: it closes the listener, lets the
 // sessions in progress finish (for up to ten seconds), and exits 0. It exits
 // 2 on a usage error or when it cannot start (unreadable certificate, -out
-// not a directory, address in use), with a one-line message.
+// not a directory, address in use), with a one-line message; it makes no
+// certificate and writes no file before it listens.
 package main
 
 import (
@@ -51,8 +54,8 @@ func main() { cli.Main(run) }
 
 // config is what the flags say.
 type config struct {
-	listen, certFile, keyFile, out, hostname string
-	implicitTLS, filterHeader                bool
+	listen, certFile, keyFile, writeCert, out, hostname string
+	implicitTLS, filterHeader                           bool
 }
 
 func parseFlags(args []string, stdout io.Writer) (*config, error) {
@@ -61,6 +64,7 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:2525", "`address` to listen on")
 	fs.StringVar(&c.certFile, "cert", "", "certificate chain `file` (PEM); with -key. Default: a self-signed certificate made at start")
 	fs.StringVar(&c.keyFile, "key", "", "private key `file` (PEM); with -cert")
+	fs.StringVar(&c.writeCert, "write-cert", "", "write the server certificate to `file` (PEM), for a client's -cafile")
 	fs.BoolVar(&c.implicitTLS, "implicit-tls", false, "speak TLS from the first byte (RFC 8314, port 465 style) instead of offering STARTTLS")
 	fs.StringVar(&c.out, "out", "", "write each accepted message to `dir` as a .eml file")
 	fs.BoolVar(&c.filterHeader, "filter-header", false, "add \"Require-TLS-ESMTP: yes\" to REQUIRETLS messages, for content filters")
@@ -77,6 +81,9 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 		return nil, errors.New("-cert and -key go together")
 	case c.hostname == "" || strings.ContainsAny(c.hostname, " \t\r\n"):
 		return nil, fmt.Errorf("-hostname %q: not a host name", c.hostname)
+	}
+	if _, _, err := net.SplitHostPort(c.listen); err != nil {
+		return nil, fmt.Errorf("-listen %s: %w", c.listen, err)
 	}
 	if c.out != "" {
 		if fi, err := os.Stat(c.out); err != nil {
@@ -95,12 +102,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	logger := log.New(stdout, "server: ", log.LstdFlags)
 
-	cert, err := cli.Certificate(c.certFile, c.keyFile, c.hostname)
+	// Listen first: a busy port fails before a certificate is made.
+	l, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 2
 	}
-	logger.Printf("certificate for %s, SHA-256 fingerprint %s", cert.Leaf.Subject.CommonName, pki.Fingerprint(cert))
+	defer l.Close()
+	cert, err := certificate(c)
+	if err != nil {
+		fmt.Fprintf(stderr, "server: %v\n", err)
+		return 2
+	}
+	written := ""
+	if c.writeCert != "" {
+		written = ", written to " + c.writeCert
+	}
+	logger.Printf("certificate for %s, SHA-256 fingerprint %s%s", cert.Leaf.Subject.CommonName, pki.Fingerprint(cert), written)
 
 	// requiretls.NewServer is the whole REQUIRETLS receiving side: EHLO
 	// keyword under TLS only, 523 5.7.10 on plaintext, the tag for
@@ -118,11 +136,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	srv.WriteTimeout = 5 * time.Minute
 	srv.ErrorLog = log.New(stderr, "server: ", log.LstdFlags)
 
-	l, err := net.Listen("tcp", c.listen)
-	if err != nil {
-		fmt.Fprintf(stderr, "server: %v\n", err)
-		return 2
-	}
 	mode := "STARTTLS"
 	if c.implicitTLS {
 		l = tls.NewListener(l, srv.TLSConfig)
@@ -138,6 +151,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return 0
+}
+
+// certificate loads or makes the server certificate and writes it to
+// -write-cert, if given.
+func certificate(c *config) (tls.Certificate, error) {
+	cert, err := cli.Certificate(c.certFile, c.keyFile, c.hostname)
+	if err != nil || c.writeCert == "" {
+		return cert, err
+	}
+	certPEM, _, err := pki.KeyPEM(cert)
+	if err == nil {
+		err = os.WriteFile(c.writeCert, certPEM, 0o644)
+	}
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("-write-cert: %w", err)
+	}
+	return cert, nil
 }
 
 // backend stores messages in out, if set, and logs them.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"net"
@@ -12,13 +13,18 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/requiretls/go-requiretls/examples/internal/cli"
 	"github.com/requiretls/go-requiretls/examples/internal/pki"
 	"github.com/requiretls/go-requiretls/examples/internal/runtest"
+	"github.com/requiretls/go-requiretls/policy"
+	"github.com/requiretls/go-requiretls/requiretls"
+	"github.com/requiretls/go-requiretls/tlsstatus"
 )
 
 const body = "Subject: hello\r\nTLS-Required: No\r\n\r\nthe body\r\n"
@@ -158,6 +164,30 @@ func TestServerSelfSigned(t *testing.T) {
 	assert.Equal(t, []string{"mx.test", "127.0.0.1", "::1"}, append(cs.PeerCertificates[0].DNSNames, ipStrings(cs.PeerCertificates[0].IPAddresses)...))
 }
 
+// TestServerWriteCert: with -write-cert the generated certificate is in a
+// file, and that file alone is enough for a client's -cafile: the
+// certificate names -hostname, 127.0.0.1 and ::1, so a sender (as probe
+// does) authenticates the server without -servername, and a REQUIRETLS
+// message goes out under enforce.
+func TestServerWriteCert(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "server.pem")
+	srv := start(t, "-listen", "127.0.0.1:0", "-write-cert", file)
+	srv.Stdout.WaitFor(t, regexp.MustCompile(`certificate for localhost, SHA-256 fingerprint [0-9a-f]{64}, written to `+regexp.QuoteMeta(file)), srv.Done)
+
+	cfg, err := cli.ClientTLS("", "", file)
+	require.NoError(t, err)
+	for _, host := range []string{"127.0.0.1", "localhost"} {
+		d := &requiretls.Dialer{TLSConfig: cfg, Timeout: 10 * time.Second}
+		conn, err := d.Dial(context.Background(), srv.Addr, policy.Attempt{
+			Tag: policy.Required, Level: policy.Enforce, Auth: policy.AuthStaticPKIX, TLSLevel: tlsstatus.Verify, Host: host,
+		})
+		require.NoError(t, err, host)
+		assert.NoError(t, conn.CertErr, host)
+		assert.Equal(t, policy.SendRequireTLS, conn.Decision.Action, host)
+		require.NoError(t, conn.Quit())
+	}
+}
+
 func ipStrings(ips []net.IP) []string {
 	var s []string
 	for _, ip := range ips {
@@ -190,9 +220,13 @@ func TestServerBadInput(t *testing.T) {
 		{"out not a dir", []string{"-out", notDir}, "server: -out " + notDir + ": not a directory (see -h)"},
 		{"bad hostname", []string{"-hostname", "a b"}, `server: -hostname "a b": not a host name (see -h)`},
 		{"port in use", []string{"-listen", busy.Addr().String()}, "server: listen tcp " + busy.Addr().String() + ": bind: address already in use"},
-		{"bad listen address", []string{"-listen", "nonsense"}, "server: listen tcp: address nonsense: missing port in address"},
+		{"bad listen address", []string{"-listen", "nonsense"}, "server: -listen nonsense: address nonsense: missing port in address (see -h)"},
+		{"write-cert in a missing dir", []string{"-write-cert", "/nonexistent/dir/ca.pem"}, "server: -write-cert: open /nonexistent/dir/ca.pem: no such file or directory"},
 	} {
-		t.Run(tc.name, func(t *testing.T) { runtest.AssertFails(t, run, tc.want, tc.args...) })
+		t.Run(tc.name, func(t *testing.T) {
+			stdout := runtest.AssertFails(t, run, tc.want, tc.args...)
+			assert.NotContains(t, stdout, "certificate for", "nothing is made before the flags and the address are known good")
+		})
 	}
 
 	runtest.AssertHelp(t, run, "-implicit-tls", "Exit status")

@@ -7,19 +7,22 @@
 //
 // Usage:
 //
-//	tally [-json] [file ...]
+//	tally [-json] [-strict] [file ...]
 //
 // With no file, or with "-", it reads standard input. Files ending in ".gz"
 // (rotated logs) are decompressed. Lines of other programs are skipped;
-// delivery lines that do not parse are counted as malformed in the report.
+// delivery lines that do not parse are counted as malformed in the report
+// and, when there are any, said on standard error too: a real maillog has
+// the odd one, so they change the exit status only with -strict.
 //
 // On SIGINT or SIGTERM it stops reading and prints the report of the lines
 // read so far, so "tail -f /var/log/mail.log | tally" can be stopped with
 // Ctrl-C.
 //
-// Exit status: 0 when the report was printed, 2 on a usage error or when a
-// file cannot be opened or read (a one-line message on standard error, and
-// no report).
+// Exit status: 0 when the report was printed, 1 with -strict when some
+// delivery line did not parse (the report is printed all the same), 2 on a
+// usage error or when a file cannot be opened or read (a one-line message
+// on standard error, and no report).
 package main
 
 import (
@@ -45,22 +48,25 @@ func main() {
 	os.Exit(code)
 }
 
-const usage = `usage: tally [-json] [file ...]
+const usage = `usage: tally [-json] [-strict] [file ...]
 
 Reads Postfix maillog lines (files, or standard input when there is no file
 or the file is "-"; ".gz" files are decompressed) and prints how often each
 REQUIRETLS state of the tls= log field (RFC 8689, Postfix 3.11) was logged.
 
 Flags:
-  -json   print the report as JSON instead of text tables
+  -json     print the report as JSON instead of text tables
+  -strict   exit 1 when a delivery line did not parse (malformed)
 
-Exit status: 0 when the report was printed, 2 on a usage error or when a
-file cannot be opened or read.
+Exit status: 0 when the report was printed, 1 with -strict when a delivery
+line did not parse, 2 on a usage error or when a file cannot be opened or
+read.
 `
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tally", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	strict := fs.Bool("strict", false, "exit 1 when a delivery line did not parse")
 	fs.SetOutput(io.Discard) // errors are reported below, on one line
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -111,6 +117,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err != nil {
 		fmt.Fprintf(stderr, "tally: write report: %v\n", err)
 		return 2
+	}
+	if r.Malformed > 0 {
+		// Overlong lines count as malformed too (tlsstatus.MaxLineBytes).
+		fmt.Fprintf(stderr, "tally: malformed lines left out of the tables: %d (delivery lines that did not parse, or longer than 64 KiB)\n", r.Malformed)
+	}
+	if *strict && r.Malformed > 0 {
+		return 1
 	}
 	return 0
 }

@@ -40,7 +40,7 @@ func runTally(t *testing.T, ctx context.Context, stdin io.Reader, args ...string
 func TestTallyTextFromStdin(t *testing.T) {
 	code, out, errOut := runTally(t, context.Background(), strings.NewReader(maillog))
 	require.Equal(t, 0, code, errOut)
-	assert.Empty(t, errOut)
+	assert.Equal(t, malformedWarning, errOut)
 	assert.Contains(t, out, "7 lines: 4 deliveries (0 without a tls= field), 2 other lines skipped, 1 malformed\n")
 	for _, want := range []string{
 		"requiretls               1           1     0         0        0      REQUIRETLS sent, server certificate matched\n",
@@ -119,12 +119,33 @@ func TestTallyErrors(t *testing.T) {
 	}
 }
 
+const malformedWarning = "tally: malformed lines left out of the tables: 1 (delivery lines that did not parse, or longer than 64 KiB)\n"
+
+// A delivery line that does not parse is said on stderr, so that it is
+// seen when the report goes to a file; with -strict the exit status is 1.
+// Well-formed input says nothing and exits 0 either way.
+func TestTallyMalformed(t *testing.T) {
+	code, out, errOut := runTally(t, context.Background(), strings.NewReader(maillog), "-strict")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "1 malformed\n", "the report is printed all the same")
+	assert.Equal(t, malformedWarning, errOut)
+
+	twice := maillog + "Oct  1 12:00:07 mx postfix/smtp[4711]: 3F2A81C11: to=<bob@example.com>, tls=\n"
+	_, _, errOut = runTally(t, context.Background(), strings.NewReader(twice), "-json")
+	assert.Equal(t, "tally: malformed lines left out of the tables: 2 (delivery lines that did not parse, or longer than 64 KiB)\n", errOut)
+
+	good := strings.Join(strings.Split(maillog, "\n")[:6], "\n") + "\n"
+	code, _, errOut = runTally(t, context.Background(), strings.NewReader(good), "-strict")
+	assert.Equal(t, 0, code)
+	assert.Empty(t, errOut)
+}
+
 func TestTallyHelp(t *testing.T) {
 	for _, arg := range []string{"-h", "-help", "--help"} {
 		code, out, errOut := runTally(t, context.Background(), nil, arg)
 		assert.Equal(t, 0, code)
 		assert.Empty(t, errOut)
-		assert.True(t, strings.HasPrefix(out, "usage: tally [-json] [file ...]\n"), out)
+		assert.True(t, strings.HasPrefix(out, "usage: tally [-json] [-strict] [file ...]\n"), out)
 		assert.Contains(t, out, "Exit status: 0")
 	}
 }

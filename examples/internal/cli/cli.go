@@ -1,5 +1,5 @@
 // Package cli is the command-line plumbing that the example programs
-// server, relay and probe share: running under SIGINT and SIGTERM, parsing
+// server, relay, probe and demo share: running under SIGINT and SIGTERM, parsing
 // flags with a one-line error and -h help on standard output, the server
 // certificate from -cert and -key (or a self-signed one), the client TLS
 // configuration from -cafile and -servername, and serving until stopped.
