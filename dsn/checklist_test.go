@@ -57,7 +57,7 @@ func TestR45R50BounceNotLostAndLeaksLittle(t *testing.T) {
 		assert.Equal(t, keep, env.RequireTLS, "R45 REQUIRETLS on the DSN only when asked")
 		assert.False(t, env.Full)
 		assert.NotContains(t, out, marker, "R50 no body byte")
-		_, ret, ok := strings.Cut(out, "Content-Description: Undelivered Message Headers\r\n\r\n")
+		_, ret, ok := strings.Cut(out, "Content-Description: Undelivered Message Headers\r\nContent-Type: text/rfc822-headers\r\n\r\n")
 		require.True(t, ok)
 		assert.NotContains(t, ret, "Subject: plans", "R50 allow-list limits the leak")
 		assert.Contains(t, ret, "Message-ID: <p1@example.org>\r\n")

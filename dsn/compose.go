@@ -163,6 +163,10 @@ func (rep *Report) validate() error {
 // 8689 Section 4.1 makes REQUIRETLS win). It never gets Require-TLS-ESMTP:
 // whether the DSN needs REQUIRETLS is in the returned Envelope, for the
 // sending code.
+//
+// The original's header section is read as [RedactMessage] reads it, with
+// the same errors. When it cannot be read, compose with an empty original
+// (strings.NewReader("")): the DSN then returns no header field at all.
 func Compose(w io.Writer, rep *Report, original io.Reader) (Envelope, error) {
 	if err := rep.validate(); err != nil {
 		return Envelope{}, err
@@ -261,7 +265,7 @@ func Compose(w io.Writer, rep *Report, original io.Reader) (Envelope, error) {
 		if err := writeSection(w, orig.raw, eolOf(orig.raw)); err != nil {
 			return env, err
 		}
-		if _, err := w.Write(orig.blank); err != nil {
+		if _, err := io.WriteString(w, orig.blank); err != nil {
 			return env, err
 		}
 		if _, err := io.Copy(w, io.MultiReader(bytes.NewReader(s.buf[s.pos:s.end]), original)); err != nil {
@@ -285,7 +289,9 @@ func writeStatus(b *bytes.Buffer, rep *Report) {
 		if t.IsZero() {
 			return ""
 		}
-		return t.Format(time.RFC1123Z)
+		// RFC 5322 date-time without its optional day name, which
+		// mox's DSN parser rejects; Postfix writes it.
+		return t.Format("02 Jan 2006 15:04:05 -0700")
 	}
 	field("Original-Envelope-Id", rep.EnvID) // RFC 3461 Section 6.3(a)
 	field("Reporting-MTA", rep.ReportingMTA)

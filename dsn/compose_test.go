@@ -147,7 +147,7 @@ func TestComposeRequireTLS(t *testing.T) {
 		rep := testReport()
 		rep.Options = &Options{Fields: []string{"Message-ID"}}
 		out, _ := compose(t, rep, original)
-		_, ret, _ := strings.Cut(out, "Content-Description: Undelivered Message Headers\r\n\r\n")
+		_, ret, _ := strings.Cut(out, "Content-Description: Undelivered Message Headers\r\nContent-Type: text/rfc822-headers\r\n\r\n")
 		assert.Equal(t, "Message-ID: <p1@example.org>\r\n\r\n--dsn-test-boundary--\r\n", ret)
 	})
 }
@@ -227,4 +227,43 @@ func TestComposeRoundTrip(t *testing.T) {
 		types = append(types, mt)
 	}
 	assert.Equal(t, []string{"text/plain", "message/delivery-status", "text/rfc822-headers"}, types)
+}
+
+// TestRedactDSNOfComposeUnchanged: a DSN made by Compose is already
+// redacted, and RedactDSN leaves it byte for byte as it is (issue 13
+// part 3), with ASCII and with 8-bit returned headers, for a failure and
+// for a delay. Compose used to
+// write Content-Type before Content-Description in the headers part,
+// and RedactDSN, like Postfix, the other way round.
+func TestRedactDSNOfComposeUnchanged(t *testing.T) {
+	delayed := testReport()
+	delayed.Recipients[0].Action, delayed.Recipients[0].Status = ActionDelayed, "4.7.10"
+	for _, tc := range []struct {
+		rep  *Report
+		orig string
+	}{
+		{testReport(), "Subject: s\r\nFrom: a@b\r\n\r\nbody\r\n"},
+		{testReport(), "Subject: r\xc3\xa9sum\xc3\xa9\r\n\r\nbody\r\n"},
+		{delayed, "Subject: s\r\n\r\nbody\r\n"}, // "Message Headers"
+	} {
+		var composed, redacted bytes.Buffer
+		_, err := Compose(&composed, tc.rep, strings.NewReader(tc.orig))
+		require.NoError(t, err)
+		require.NoError(t, RedactDSN(&redacted, bytes.NewReader(composed.Bytes()), nil))
+		assert.Equal(t, composed.String(), redacted.String())
+	}
+}
+
+// TestComposeStatusDatesWithoutDayName: the delivery-status dates
+// (RFC 3464 Sections 2.2.5, 2.3.7, 2.3.8: RFC 5322 date-time, whose day
+// name is optional) are written without the day name, which mox's DSN
+// parser rejects (issue 13 part 3); the DSN's own Date field keeps it.
+func TestComposeStatusDatesWithoutDayName(t *testing.T) {
+	rep := testReport()
+	rep.Recipients[0].WillRetryUntil = rep.Date.Add(time.Hour)
+	out, _ := compose(t, rep, original)
+	assert.Contains(t, out, "\r\nDate: Tue, 04 Mar 2025 10:00:00 +0000\r\n")
+	assert.Contains(t, out, "\r\nArrival-Date: 04 Mar 2025 09:59:00 +0000\r\n")
+	assert.Contains(t, out, "\r\nLast-Attempt-Date: 04 Mar 2025 10:00:00 +0000\r\n")
+	assert.Contains(t, out, "\r\nWill-Retry-Until: 04 Mar 2025 11:00:00 +0000\r\n")
 }

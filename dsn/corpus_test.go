@@ -157,3 +157,15 @@ func TestReturnedBodyLinesFindsBodies(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, returnedBodyLines(in))
 }
+
+// TestRedactDSNOfPostfixRedactedUnchanged: a DSN that Postfix 3.11
+// already redacted (requiretls_redact_dsn, headers only) comes out byte
+// for byte as it went in (issue 13 part 3). RedactDSN used to drop the
+// headers part's "Content-Transfer-Encoding: 8bit".
+func TestRedactDSNOfPostfixRedactedUnchanged(t *testing.T) {
+	in, err := os.ReadFile("testdata/dsn-real/maildir-bsd__lhost-postfix-80.eml")
+	require.NoError(t, err)
+	var out bytes.Buffer
+	require.NoError(t, RedactDSN(&out, bytes.NewReader(in), nil))
+	assert.Equal(t, string(in), out.String())
+}

@@ -9,10 +9,13 @@
 //     (RFC 6522 Section 4), or message/global-headers (RFC 6533 Section 4.3)
 //     when its header section is UTF-8. The body is never read.
 //   - [RedactDSN] rewrites an RFC 3464 DSN made by another bounce
-//     generator: each returned-message part becomes headers only, every
-//     other byte is copied. Structures it cannot follow with certainty are
+//     generator: each returned-message part becomes headers only, the
+//     preambles and epilogues (where some bounces put the original) are
+//     dropped, every other byte is copied. Structures it cannot follow
+//     with certainty, or that other readers would follow differently, are
 //     refused with an error rather than guessed at, so that no body byte
-//     leaks.
+//     leaks. After an error, compose a fresh DSN with [Compose]; never send
+//     the input as it is.
 //   - [Compose] writes a new RFC 3464 DSN (failed, delayed, delivered,
 //     relayed or expanded recipients) and returns the [Envelope] advice for
 //     sending it: "MAIL FROM:<>", no RET, and REQUIRETLS only when
@@ -25,7 +28,9 @@
 // allow-list.
 //
 // Not done here: sending the DSN (see package requiretls), decoding a
-// base64 or quoted-printable returned part (refused with [ErrEncoded]), and
+// base64 or quoted-printable returned part (refused with [ErrEncoded]),
+// comments in Content-Type (refused with [ErrMalformed]: go-message does not
+// strip them and Postfix does, so the two read different types), and
 // bounces that are not RFC 3464 DSNs (multipart/mixed or plain-text
 // bounces, refused with [ErrNotDSN]: in those the original cannot be told
 // apart from the explanation).

@@ -22,9 +22,10 @@ var (
 	// ErrHeaderTooLarge: a header section is longer than Options.MaxHeaderBytes.
 	ErrHeaderTooLarge = errors.New("dsn: header section too large")
 
-	// ErrEncoded: a returned-message part uses the base64 or quoted-printable
-	// transfer encoding, so its header section cannot be cut out without
-	// decoding it. Refused rather than guessed.
+	// ErrEncoded: a returned-message part, or a multipart, has a transfer
+	// encoding other than 7bit, 8bit or binary (base64, quoted-printable or
+	// an unknown one), so its header section or its delimiters cannot be
+	// found without decoding it. Refused rather than guessed.
 	ErrEncoded = errors.New("dsn: returned part is transfer-encoded")
 
 	// ErrInvalidReport: a [Report] given to [Compose] has a missing or invalid

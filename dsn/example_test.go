@@ -15,8 +15,8 @@ func ExampleRedactMessage() {
 		fmt.Println(err)
 	}
 	// Output:
-	// Content-Type: text/rfc822-headers
 	// Content-Description: Undelivered Message Headers
+	// Content-Type: text/rfc822-headers
 	//
 	// From: alice@example.org
 	// Subject: plans

@@ -66,14 +66,17 @@ const (
 type section struct {
 	raw      []byte     // the field lines as read, line endings included
 	end      sectionEnd // what ended it
-	blank    []byte     // the blank line that ended it, if end == endBlank
+	blank    string     // the blank line that ended it, if end == endBlank; a copy, never a slice of the read buffer
 	eightBit bool       // some byte is >= 0x80 (RFC 6533 Section 4.3)
 }
 
 // readSection reads a header section (RFC 5322 Section 2.2: the lines
 // before the first blank line) into dst's storage. Every line must be a
-// field or a continuation line, so a body that starts without a blank line
-// is refused, never mistaken for header fields. classify, when not nil,
+// field or a continuation line, without a bare CR, so a body that starts
+// without a blank line is refused, never mistaken for header fields, and
+// so is any line that readers disagree on (Postfix's is_header_buf ends
+// the header at a line that is not a field; go-message skips an empty
+// name). classify, when not nil,
 // recognises MIME delimiter lines, which end the section without being part
 // of it.
 func readSection(s *scanner, dst []byte, max int, classify func([]byte, bool) (bool, error)) (section, error) {
@@ -100,8 +103,14 @@ func readSection(s *scanner, dst []byte, max int, classify func([]byte, bool) (b
 		}
 		if isBlank(l) {
 			s.consume(len(l))
-			sec.end, sec.blank = endBlank, l
+			sec.end, sec.blank = endBlank, string(l) // l dies at the next refill
 			return sec, nil
+		}
+		if hasBareCR(l) {
+			// RFC 5322 Section 2.2: CR only before LF. Postfix and go-message
+			// end lines at LF alone, other readers at a bare CR too: they
+			// would see other fields, or a body (R46).
+			return sec, &ParseError{Offset: off, Msg: "bare CR in a header section", Err: ErrMalformed}
 		}
 		if !complete || len(sec.raw)+len(l) > max {
 			return sec, &ParseError{Offset: off, Msg: "header section longer than the limit", Err: ErrHeaderTooLarge}
@@ -119,6 +128,12 @@ func readSection(s *scanner, dst []byte, max int, classify func([]byte, bool) (b
 		sec.raw = append(sec.raw, l...)
 		s.consume(len(l))
 	}
+}
+
+// hasBareCR reports whether l has a CR that is not the CR of a final CRLF.
+func hasBareCR(l []byte) bool {
+	i := bytes.IndexByte(l, '\r')
+	return i >= 0 && (i != len(l)-2 || l[i+1] != '\n')
 }
 
 func isBlank(l []byte) bool {
@@ -182,7 +197,7 @@ func fieldValues(raw []byte, name string) []string {
 	in := false
 	flush := func() {
 		if in {
-			vs = append(vs, string(bytes.TrimSpace(cur)))
+			vs = append(vs, string(bytes.Trim(cur, " \t"))) // WSP only: any other byte is the value's
 		}
 		cur, in = cur[:0], false
 	}
@@ -249,8 +264,10 @@ func writeSection(w io.Writer, raw []byte, eol string) error {
 // RedactMessage stops reading at the blank line that ends the header
 // section: the body is never read, apart from what fills the last 4 KiB
 // read buffer. Memory use is bounded by opts.MaxHeaderBytes. A header
-// section that is too long, or that contains a line which is not a header
-// field, is an error and nothing is written.
+// section that is too long (ErrHeaderTooLarge), or that has a line which
+// is neither a header field, a continuation nor the blank line, or a bare
+// CR (ErrMalformed: readers disagree on where such a header ends), is an
+// error and nothing is written.
 func RedactMessage(w io.Writer, r io.Reader, opts *Options) error {
 	s := newScanner(r, 4<<10)
 	mboxFrom(s)
@@ -266,8 +283,9 @@ func writeHeadersPart(w io.Writer, sec section, desc string, opts *Options) erro
 	eol := eolOf(sec.raw)
 	kept := filterFields(nil, sec.raw, opts.keepField)
 	var b bytes.Buffer
-	b.WriteString("Content-Type: " + headersType(hasEightBit(kept)) + eol)
+	// Postfix's order, and RedactDSN's: a composed DSN redacts to itself.
 	b.WriteString("Content-Description: " + desc + eol)
+	b.WriteString("Content-Type: " + headersType(hasEightBit(kept)) + eol)
 	if hasEightBit(kept) {
 		b.WriteString("Content-Transfer-Encoding: 8bit" + eol)
 	}
@@ -280,10 +298,11 @@ func writeHeadersPart(w io.Writer, sec section, desc string, opts *Options) erro
 
 // mboxFrom consumes and returns an mbox "From " envelope line at the start
 // of the input (mailbox files and many bounce archives have one). It is not
-// a header field.
+// a header field. One with a bare CR is left to readSection, which refuses
+// it: readers that end lines at a CR would see a field in it.
 func mboxFrom(s *scanner) []byte {
 	l, complete, _ := s.line()
-	if !complete || !bytes.HasPrefix(l, []byte("From ")) {
+	if !complete || !bytes.HasPrefix(l, []byte("From ")) || hasBareCR(l) {
 		return nil
 	}
 	from := bytes.Clone(l)

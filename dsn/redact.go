@@ -3,9 +3,11 @@ package dsn
 import (
 	"bytes"
 	"io"
-	"mime"
 	"strings"
 )
+
+// preambleText replaces a non-empty top-level preamble. It is Postfix's.
+const preambleText = "This is a MIME-encapsulated message."
 
 // maxDepth bounds multipart nesting in a DSN (the top level counts as one).
 const maxDepth = 8
@@ -40,21 +42,30 @@ var replacedFields = []string{
 // message/global-delivery-status) part. Every part whose type is
 // message/rfc822, message/global, message/partial, text/rfc822-headers,
 // message/global-headers or text/rfc822-header, at any nesting depth, and
-// every top-level part after the delivery-status part whatever its label
-// (RFC 3464 Section 2 makes the third part the returned message; real
-// bounces mislabel it as text/plain), is replaced by a part with
-// "Content-Type: text/rfc822-headers" (message/global-headers when it was
-// message/global or has 8-bit header bytes), "Content-Description:
-// Undelivered Message Headers", its other part header fields, and the
-// returned message's header section, filtered by opts.Fields. Everything
-// else is copied byte for byte: the top-level header, the preamble, the
-// human-readable and delivery-status parts, nested multiparts and all
-// delimiter lines. The epilogue after the final delimiter, which RFC 2046
-// Section 5.1.1 says to ignore, is dropped and not read.
+// every top-level part other than the first and the delivery-status part,
+// whatever its label (RFC 3464 Section 2 and RFC 6522 Section 3 allow one
+// human-readable part, first; real bounces mislabel the returned message
+// as text/plain), is replaced by a part with "Content-Type:
+// text/rfc822-headers" (message/global-headers when it was message/global
+// or has 8-bit header bytes), "Content-Description: Undelivered Message
+// Headers" (or Postfix's "Message Headers" when the part has that label
+// already), Content-Transfer-Encoding 8bit when its header has 8-bit bytes
+// or the part said 8bit already, its other part header fields, and the
+// returned message's header section, filtered by opts.Fields. A returned
+// part without part header fields holds a text/plain body, not a message,
+// and keeps none of it. A headers-only DSN made by [Compose] or redacted by
+// Postfix comes out unchanged, and RedactDSN of its own output changes
+// nothing. The preambles and epilogues, which RFC 2046 Section 5.1.1 says to
+// ignore and where some bounces put the original, are dropped at every
+// level; a non-empty top-level preamble becomes "This is a
+// MIME-encapsulated message.", as Postfix writes it. Everything else is
+// copied byte for byte: the top-level header, the human-readable and
+// delivery-status parts, nested multiparts and all delimiter lines.
 //
-// A DSN with no returned part is copied unchanged (but for the epilogue).
-// Everything else is refused with an error, so that no body byte can leak
-// through a structure the redactor did not follow:
+// A DSN with no returned part is copied unchanged (but for the preambles
+// and epilogues). Everything else is refused with an error, so that no
+// body byte can leak through a structure the redactor did not follow, or
+// that another reader would follow differently:
 //
 //   - not multipart/report with report-type=delivery-status (for example the
 //     multipart/mixed bounces of Exchange, qmail or Trend Micro), or no
@@ -62,19 +73,42 @@ var replacedFields = []string{
 //   - no delimiter line for the declared boundary, a delimiter of another
 //     boundary, a missing final delimiter at any level, a nested multipart
 //     closed by its parent's delimiter or reusing (a prefix of) an enclosing
-//     boundary, nesting deeper than 8, a header
-//     line that is not a field, two Content-Type fields: ErrMalformed;
-//   - a base64 or quoted-printable returned part: ErrEncoded;
-//   - a header section (or preamble) over opts.MaxHeaderBytes: ErrHeaderTooLarge.
+//     boundary, nesting deeper than 8: ErrMalformed;
+//   - a line that starts with "--" and an open boundary but is not exactly
+//     a delimiter (Postfix reads it as one, go-message fails or reads it as
+//     text), or a delimiter whose line ending differs from the first
+//     delimiter's of its multipart, or with CRLF follows a bare LF
+//     (go-message reads it as text): ErrMalformed;
+//   - a header line that is neither a field, a continuation nor the blank
+//     line (an empty field name, a bare CR, a CR-only message: Postfix ends
+//     the header there, other readers do not): ErrMalformed;
+//   - two Content-Type or two Content-Transfer-Encoding fields in one header
+//     section, or one that cannot be read without doubt (a comment, as in
+//     "message/rfc822 (returned message)", which readers disagree on; a
+//     broken parameter; a quoted or empty encoding; an RFC 2231 or RFC 2047
+//     boundary): ErrMalformed;
+//   - a returned part, a multipart or the top level with a transfer
+//     encoding other than 7bit, 8bit or binary: ErrEncoded;
+//   - a header section over opts.MaxHeaderBytes: ErrHeaderTooLarge.
 //
 // Output is streamed, so on error w may hold a partial DSN, which must be
-// discarded; even then it holds no byte of a returned message's body, and
-// the preamble is held back until the first delimiter is found. Memory use
-// is an 8 KiB buffer plus opts.MaxHeaderBytes, whatever the input size; the
-// returned body is skipped without being copied.
+// discarded; even then it holds no byte of a returned message's body.
+// Never send the input as it is after an error, whatever the error: compose
+// a fresh DSN from the facts with [Compose] instead (with an empty original
+// if its header cannot be read either). Memory use is an 8 KiB buffer plus
+// opts.MaxHeaderBytes, whatever the input size; the returned body and the
+// preambles are skipped without being copied.
 func RedactDSN(w io.Writer, r io.Reader, opts *Options) error {
 	d := &redactor{s: newScanner(r, 8<<10), w: w, opts: opts, max: opts.maxHeader()}
 	return d.run()
+}
+
+// openMultipart is what the redactor knows of an open multipart besides its
+// boundary.
+type openMultipart struct {
+	digest bool   // multipart/digest: parts default to message/rfc822
+	eol    string // line ending of its first delimiter line
+	first  int64  // input offset of its first delimiter line, -1 before it
 }
 
 type redactor struct {
@@ -83,13 +117,13 @@ type redactor struct {
 	opts *Options
 	max  int
 
-	bounds  [][]byte // "--" + boundary, outermost first
-	digest  []bool   // whether each open multipart is multipart/digest
-	level   int      // level of the delimiter last classified
-	final   bool     // whether it was a close delimiter
-	sawDS   bool     // a top-level delivery-status part was seen
-	partBuf []byte   // storage for part header sections
-	retBuf  []byte   // storage for returned header sections
+	bounds  [][]byte        // "--" + boundary, outermost first
+	open    []openMultipart // the open multiparts, in the order of bounds
+	level   int             // level of the delimiter last classified
+	final   bool            // whether it was a close delimiter
+	sawDS   bool            // a top-level delivery-status part was seen
+	partBuf []byte          // storage for part header sections
+	retBuf  []byte          // storage for returned header sections
 }
 
 func (d *redactor) errorf(sentinel error, msg string) error {
@@ -97,24 +131,47 @@ func (d *redactor) errorf(sentinel error, msg string) error {
 }
 
 // classify reports whether l is a delimiter line of one of the open
-// multiparts (RFC 2046 Section 5.1.1: "--" boundary ["--"] *LWSP CRLF), and
-// records which.
+// multiparts (RFC 2046 Section 5.1.1: "--" boundary ["--"] *LWSP CRLF, or
+// LF alone, or the end of the input), and records which.
+//
+// A line that starts with "--" boundary and is not exactly a delimiter
+// ("--bx", "--b-x", "--b\r\r\n", "--b-- text") is an error: readers
+// disagree on it. Postfix takes any line that starts so for a delimiter
+// (a final one after "--"), go-message ends the part there only when SP,
+// HTAB, CR, LF or "-" follows, and then fails; RFC 2046 forbids the
+// delimiter inside a part.
 func (d *redactor) classify(l []byte, complete bool) (bool, error) {
 	for i := len(d.bounds) - 1; i >= 0; i-- {
 		b := d.bounds[i]
 		if !bytes.HasPrefix(l, b) {
 			continue
 		}
+		rest := l[len(b):]
 		if !complete {
 			return false, d.errorf(ErrMalformed, "delimiter line too long")
 		}
-		rest := l[len(b):]
 		final := bytes.HasPrefix(rest, []byte("--"))
 		if final {
 			rest = rest[2:]
 		}
-		if len(bytes.TrimLeft(rest, " \t\r\n")) != 0 || bytes.Contains(bytes.TrimRight(rest, "\r\n"), []byte("\r")) {
-			continue
+		eol := string(bytes.TrimLeft(rest, " \t"))
+		switch eol {
+		case "", "\n", "\r\n":
+		default:
+			return false, d.errorf(ErrMalformed, "line starts like a delimiter but is not one")
+		}
+		// go-message takes the first delimiter's line ending for all of
+		// them, and with CRLF finds a delimiter only after a CRLF: any
+		// other delimiter is text to it, so the part after it would be
+		// kept while go-message reads it as the previous part's body.
+		// The first delimiter is read line by line: it needs no CRLF
+		// before it.
+		switch m := &d.open[i]; {
+		case m.first < 0:
+			m.eol, m.first = eol, d.s.offset()
+		case m.first == d.s.offset(): // the first one, classified again
+		case eol != "" && eol != m.eol || m.eol == "\r\n" && d.s.lastEOL() != "\r\n":
+			return false, d.errorf(ErrMalformed, "delimiter lines with different line endings")
 		}
 		d.level, d.final = i, final
 		return true, nil
@@ -136,28 +193,42 @@ func (d *redactor) run() error {
 	if top.end != endBlank {
 		return d.errorf(ErrNotDSN, "message has no body")
 	}
-	mt, params, err := contentType(top.raw)
+	pt, err := parsePartType(top.raw)
 	if err != nil {
 		return d.errorf(ErrMalformed, err.Error())
 	}
-	if mt != "multipart/report" || !strings.EqualFold(params["report-type"], "delivery-status") {
+	if pt.media != "multipart/report" || !strings.EqualFold(pt.params["report-type"], "delivery-status") {
 		return d.errorf(ErrNotDSN, "top level is not multipart/report; report-type=delivery-status")
 	}
-	if err := d.push(params["boundary"]); err != nil {
+	if !pt.identity() {
+		// RFC 2045 Section 6.4: a multipart is never encoded. Readers that
+		// decode anyway would see other parts than the delimiters show.
+		return d.errorf(ErrEncoded, "top-level multipart is "+pt.cte+" encoded")
+	}
+	if err := d.push(pt.params["boundary"], false); err != nil {
 		return err
 	}
-	d.digest = []bool{false}
-	// Hold the preamble back: in DSNs without delimiter lines it is where
-	// the whole returned message sits.
-	var pre limitedBuffer
-	pre.max = d.max
-	if err := d.s.skip(&pre, d.bounds, d.classify); err != nil {
+	// The preamble is dropped (RFC 2046 Section 5.1.1: to be ignored), and
+	// not read into memory: in DSNs without delimiter lines it is where
+	// the whole returned message sits. A non-empty one becomes the text
+	// Postfix writes, for readers without MIME.
+	start := d.s.offset()
+	if err := d.s.skip(nil, d.bounds, d.classify); err != nil {
 		return d.eofError(err, "no delimiter line for the declared boundary")
 	}
 	if d.level != 0 {
 		return d.errorf(ErrMalformed, "unexpected delimiter")
 	}
-	for _, b := range [][]byte{from, top.raw, top.blank, pre.b} {
+	var preamble string
+	if n := d.s.offset() - start; n > 0 {
+		// Only a line ending before the first delimiter is an empty
+		// preamble (RFC 2046 Section 5.1.1: [preamble CRLF] dash-boundary).
+		preamble = d.s.lastEOL()
+		if n > int64(len(preamble)) {
+			preamble = preambleText + top.blank + top.blank
+		}
+	}
+	for _, b := range [][]byte{from, top.raw, []byte(top.blank + preamble)} {
 		if err := d.write(b); err != nil {
 			return err
 		}
@@ -181,7 +252,7 @@ func (d *redactor) eofError(err error, msg string) error {
 
 // push opens a multipart with the given boundary (RFC 2046 Section 5.1.1:
 // 1 to 70 characters).
-func (d *redactor) push(boundary string) error {
+func (d *redactor) push(boundary string, digest bool) error {
 	if len(boundary) == 0 || len(boundary) > 70 || strings.ContainsAny(boundary, "\r\n") {
 		return d.errorf(ErrMalformed, "missing or invalid boundary parameter")
 	}
@@ -197,7 +268,7 @@ func (d *redactor) push(boundary string) error {
 			return d.errorf(ErrMalformed, "nested boundary collides with an enclosing one")
 		}
 	}
-	d.bounds = append(d.bounds, b)
+	d.bounds, d.open = append(d.bounds, b), append(d.open, openMultipart{digest: digest, first: -1})
 	return nil
 }
 
@@ -206,7 +277,7 @@ func (d *redactor) push(boundary string) error {
 // line has been copied.
 func (d *redactor) multipart() error {
 	level := len(d.bounds) - 1
-	for {
+	for index := 0; ; index++ {
 		l, complete, _ := d.s.line()
 		if delim, err := d.classify(l, complete); err != nil || !delim || d.level != level {
 			if err != nil {
@@ -223,15 +294,16 @@ func (d *redactor) multipart() error {
 		if final {
 			return nil
 		}
-		if err := d.part(level, eol); err != nil {
+		if err := d.part(level, index, eol); err != nil {
 			return err
 		}
 	}
 }
 
-// part processes one body part, from after its delimiter line to before the
-// next delimiter line.
-func (d *redactor) part(level int, eol string) error {
+// part processes body part number index (from 0) of a multipart at the
+// given level, from after its delimiter line to before the next delimiter
+// line.
+func (d *redactor) part(level, index int, eol string) error {
 	hdr, err := readSection(d.s, d.partBuf, d.max, d.classify)
 	d.partBuf = hdr.raw
 	if err != nil {
@@ -240,29 +312,34 @@ func (d *redactor) part(level int, eol string) error {
 	if hdr.end == endEOF {
 		return d.errorf(ErrMalformed, "missing final delimiter")
 	}
-	mt, params, err := contentType(hdr.raw)
+	pt, err := parsePartType(hdr.raw)
 	if err != nil {
 		return d.errorf(ErrMalformed, err.Error())
 	}
+	mt := pt.media
 	if mt == "" {
 		mt = "text/plain" // RFC 2045 Section 5.2
-		if d.digest[level] {
+		if d.open[level].digest {
 			mt = "message/rfc822" // RFC 2046 Section 5.1.5
 		}
 	}
-	cte := strings.ToLower(first(fieldValues(hdr.raw, "Content-Transfer-Encoding")))
-	encoded := cte == "base64" || cte == "quoted-printable"
 
-	if returnedTypes[mt] || level == 0 && d.sawDS {
-		if encoded {
-			return d.errorf(ErrEncoded, "returned part is "+cte+" encoded")
+	// At the top level, RFC 3464 Section 2 and RFC 6522 Section 3 allow
+	// one human-readable part, first, then the delivery-status part: any
+	// other part may be the returned message, whatever its label.
+	ds := level == 0 && !d.sawDS && (mt == "message/delivery-status" || mt == "message/global-delivery-status")
+	if returnedTypes[mt] || level == 0 && !ds && (d.sawDS || index > 0) {
+		if !pt.identity() {
+			// Encoded, the header section cannot be cut out without
+			// decoding, and read undecoded its body is header lines.
+			return d.errorf(ErrEncoded, "returned part is "+pt.cte+" encoded")
 		}
-		return d.returned(hdr, mt, eol)
+		return d.returned(hdr, pt, mt, eol)
 	}
-	if level == 0 && (mt == "message/delivery-status" || mt == "message/global-delivery-status") {
+	if ds {
 		d.sawDS = true
 	}
-	for _, b := range [][]byte{hdr.raw, hdr.blank} {
+	for _, b := range [][]byte{hdr.raw, []byte(hdr.blank)} {
 		if err := d.write(b); err != nil {
 			return err
 		}
@@ -273,14 +350,15 @@ func (d *redactor) part(level int, eol string) error {
 	if !strings.HasPrefix(mt, "multipart/") {
 		return d.eofError(d.s.skip(d.w, d.bounds, d.classify), "missing final delimiter")
 	}
-	if encoded {
-		return d.errorf(ErrEncoded, "multipart part is "+cte+" encoded")
+	if !pt.identity() {
+		return d.errorf(ErrEncoded, "multipart part is "+pt.cte+" encoded") // RFC 2045 Section 6.4
 	}
-	if err := d.push(params["boundary"]); err != nil {
+	if err := d.push(pt.params["boundary"], mt == "multipart/digest"); err != nil {
 		return err
 	}
-	d.digest = append(d.digest[:level+1], mt == "multipart/digest")
-	if err := d.s.skip(d.w, d.bounds, d.classify); err != nil { // nested preamble
+	// The nested preamble and epilogue are dropped like the top-level
+	// ones (RFC 2046 Section 5.1.1).
+	if err := d.s.skip(nil, d.bounds, d.classify); err != nil {
 		return d.eofError(err, "no delimiter line for a nested boundary")
 	}
 	if d.level != level+1 {
@@ -289,16 +367,29 @@ func (d *redactor) part(level int, eol string) error {
 	if err := d.multipart(); err != nil {
 		return err
 	}
-	d.bounds, d.digest = d.bounds[:level+1], d.digest[:level+1]
-	// The nested epilogue belongs to this part: copy it.
-	return d.eofError(d.s.skip(d.w, d.bounds, d.classify), "missing final delimiter")
+	d.bounds, d.open = d.bounds[:level+1], d.open[:level+1]
+	start := d.s.offset()
+	if err := d.s.skip(nil, d.bounds, d.classify); err != nil {
+		return d.eofError(err, "missing final delimiter")
+	}
+	if d.s.offset() == start {
+		return nil
+	}
+	// The epilogue's last line ending belongs to the next delimiter line
+	// (RFC 2046 Section 5.1.1: delimiter := CRLF dash-boundary).
+	return d.write([]byte(d.s.lastEOL()))
 }
 
 // returned replaces a returned-message part by its headers-only form and
 // skips the returned body without copying it.
-func (d *redactor) returned(hdr section, mt, eol string) error {
+func (d *redactor) returned(hdr section, pt partType, mt, eol string) error {
 	ret := section{end: endDelim}
-	if hdr.end == endBlank {
+	switch {
+	case hdr.end == endBlank && len(hdr.raw) == 0 && !d.open[len(d.open)-1].digest:
+		// No part header: by MIME the content is a text/plain body
+		// (RFC 2045 Section 5.2), not a message, and none of it is kept.
+		ret.end = endBlank
+	case hdr.end == endBlank:
 		var err error
 		ret, err = readSection(d.s, d.retBuf, d.max, d.classify)
 		d.retBuf = ret.raw
@@ -318,9 +409,11 @@ func (d *redactor) returned(hdr section, mt, eol string) error {
 		}
 		return true
 	}))
-	b.WriteString("Content-Description: " + descUndelivered + eol)
+	b.WriteString("Content-Description: " + description(hdr.raw) + eol)
 	b.WriteString("Content-Type: " + headersType(global) + eol)
-	if hasEightBit(kept) {
+	// 8bit when the header needs it, and when the part said so already
+	// (Postfix's redacted DSNs do): a redacted DSN redacts to itself.
+	if hasEightBit(kept) || pt.cte == "8bit" || pt.cte == "binary" {
 		b.WriteString("Content-Transfer-Encoding: 8bit" + eol)
 	}
 	b.WriteString(eol)
@@ -345,51 +438,17 @@ func (d *redactor) returned(hdr section, mt, eol string) error {
 	return err
 }
 
-// contentType returns the lower-cased media type and the parameters of the
-// only Content-Type field of a header section ("" when there is none).
-func contentType(raw []byte) (string, map[string]string, error) {
-	vs := fieldValues(raw, "Content-Type")
-	switch len(vs) {
-	case 0:
-		return "", nil, nil
-	case 1:
-	default:
-		return "", nil, errString("more than one Content-Type field")
-	}
-	mt, params, err := mime.ParseMediaType(vs[0])
-	if err != nil {
-		// Keep the type when only the parameters are broken (real bounces
-		// have "text/plain;"); a multipart then fails on its boundary.
-		mt, _, _ = strings.Cut(vs[0], ";")
-		mt = strings.ToLower(strings.TrimSpace(mt))
-		if !strings.Contains(mt, "/") {
-			return "", nil, errString("invalid Content-Type field")
-		}
-	}
-	return mt, params, nil
-}
-
 type errString string
 
 func (e errString) Error() string { return string(e) }
 
-func first(vs []string) string {
-	if len(vs) == 0 {
-		return ""
+// description is the Content-Description of a redacted returned part:
+// Postfix's "Message Headers" of a report without failures when the part
+// already has it, so that such a DSN redacts to itself, else "Undelivered
+// Message Headers".
+func description(raw []byte) string {
+	if vs := fieldValues(raw, "Content-Description"); len(vs) == 1 && vs[0] == descHeaders {
+		return descHeaders
 	}
-	return strings.TrimSpace(vs[0])
-}
-
-// limitedBuffer collects bytes up to max and fails beyond.
-type limitedBuffer struct {
-	b   []byte
-	max int
-}
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	if len(l.b)+len(p) > l.max {
-		return 0, &ParseError{Msg: "preamble longer than the header limit", Err: ErrHeaderTooLarge}
-	}
-	l.b = append(l.b, p...)
-	return len(p), nil
+	return descUndelivered
 }

@@ -12,7 +12,9 @@ type scanner struct {
 	r        io.Reader
 	buf      []byte
 	pos, end int
-	base     int64 // input offset of buf[0]
+	scanned  int     // bytes from pos known to hold no '\n', so line does not rescan them after a refill
+	base     int64   // input offset of buf[0]
+	last     [2]byte // the last two bytes consumed
 	eof      bool
 	err      error // read error other than io.EOF
 }
@@ -59,11 +61,16 @@ func (s *scanner) fill() bool {
 // it. When the line does not fit in the buffer, line returns as much as fits
 // and complete is false. At the end of the input line returns an empty slice
 // and the read error (io.EOF at a clean end).
+//
+// l is a slice of the read buffer: it is valid only until the next call of
+// line, fill or skip, which may move or overwrite the buffer's bytes. A
+// caller that keeps a line longer must copy it.
 func (s *scanner) line() (l []byte, complete bool, err error) {
 	for {
-		if i := bytes.IndexByte(s.buf[s.pos:s.end], '\n'); i >= 0 {
-			return s.buf[s.pos : s.pos+i+1], true, nil
+		if i := bytes.IndexByte(s.buf[s.pos+s.scanned:s.end], '\n'); i >= 0 {
+			return s.buf[s.pos : s.pos+s.scanned+i+1], true, nil
 		}
+		s.scanned = s.end - s.pos
 		if !s.fill() {
 			break
 		}
@@ -82,7 +89,28 @@ func (s *scanner) readErr() error {
 	return io.EOF
 }
 
-func (s *scanner) consume(n int) { s.pos += n }
+func (s *scanner) consume(n int) {
+	switch {
+	case n >= 2:
+		s.last = [2]byte{s.buf[s.pos+n-2], s.buf[s.pos+n-1]}
+	case n == 1:
+		s.last = [2]byte{s.last[1], s.buf[s.pos]}
+	}
+	s.pos += n
+	s.scanned = 0
+}
+
+// lastEOL returns the line ending that the consumed input ends with: CRLF,
+// LF, or "" when it ends otherwise.
+func (s *scanner) lastEOL() string {
+	switch {
+	case s.last == [2]byte{'\r', '\n'}:
+		return "\r\n"
+	case s.last[1] == '\n':
+		return "\n"
+	}
+	return ""
+}
 
 // skip streams input to w (or discards it when w is nil) until the start of
 // a line that classify reports as a delimiter, which it leaves unconsumed.
@@ -148,7 +176,7 @@ func (s *scanner) emit(w io.Writer, n int) error {
 			return err
 		}
 	}
-	s.pos += n
+	s.consume(n)
 	return nil
 }
 
