@@ -63,9 +63,9 @@ func (p Policy) Auth(mx string, opts *Options) (policy.Auth, error) {
 }
 
 // Cert is the after-STARTTLS fact for [policy.Attempt.Cert]: what PKIX
-// verification of the MX host's certificate found (RFC 8461 Section 4.1:
-// a trust chain to a root the sender trusts, not expired, and a
-// subject alternative name DNS-ID matching the MX host name per RFC 6125).
+// verification of the MX host's certificate found (RFC 8461 Section 4.2:
+// a trust chain to a root the sender trusts, not expired, and a subject
+// alternative name DNS-ID matching the MX host name per RFC 6125).
 //
 // verifiedFor is the host name the chain was verified against
 // ([crypto/x509.VerifyOptions.DNSName], or the [crypto/tls.Config]
@@ -80,11 +80,11 @@ func (p Policy) Auth(mx string, opts *Options) (policy.Auth, error) {
 // verifyErr's chain is [policy.CertNameMismatch]; every other error is
 // [policy.CertUntrusted].
 func Cert(mx, verifiedFor string, verifyErr error) policy.Cert {
-	var he x509.HostnameError
-	switch {
-	case errors.As(verifyErr, &he):
-		return policy.CertNameMismatch
-	case verifyErr != nil:
+	if verifyErr != nil {
+		var he x509.HostnameError
+		if errors.As(verifyErr, &he) {
+			return policy.CertNameMismatch
+		}
 		return policy.CertUntrusted
 	}
 	want, ok1 := domain(strings.TrimSuffix(mx, "."))

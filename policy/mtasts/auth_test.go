@@ -127,7 +127,7 @@ func handshake(t *testing.T, cert tls.Certificate, roots *x509.CertPool, serverN
 }
 
 // TestCertFromHandshake feeds Cert the results of real handshakes
-// (RFC 8461 Section 4.1: trusted chain, not expired, DNS-ID for the MX).
+// (RFC 8461 Section 4.2: trusted chain, not expired, DNS-ID for the MX).
 func TestCertFromHandshake(t *testing.T) {
 	ca, err := testpki.NewCA("mtasts test CA")
 	require.NoError(t, err)

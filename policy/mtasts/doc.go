@@ -13,7 +13,7 @@
 //  3. for each MX host, asks [Policy.Auth] (Section 4.1, Section 5): an MX
 //     that an enforce policy does not list is not used at all;
 //  4. after STARTTLS, turns the PKIX verification of the certificate for
-//     the MX name into [policy.Cert] with [Cert].
+//     the MX name into [policy.Cert] with [Cert] (Section 4.2).
 //
 // Out of scope: DNS lookups, the HTTPS fetch (its certificate check for
 // mta-sts.<domain>, the refusal of redirects, timeouts, the media type:

@@ -5,8 +5,8 @@ import (
 	"strconv"
 )
 
-// Sentinel errors. Every error of this package wraps one of them; branch on
-// them with [errors.Is].
+// Sentinel errors. Every error of this package wraps one of them (except a
+// read error passed on by [ReadPolicy]); branch on them with [errors.Is].
 var (
 	// ErrRecordSyntax: a _mta-sts TXT record does not follow RFC 8461
 	// Section 3.1. The domain has no usable MTA-STS record.

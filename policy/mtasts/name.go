@@ -93,11 +93,14 @@ func domain(s string) (string, bool) {
 // (sts-policy-mx-value, RFC 8461 Section 3.2). It returns the pattern in
 // lower case, or false.
 func pattern(s string) (string, bool) {
-	d, ok := domain(strings.TrimPrefix(s, "*."))
-	if !ok {
+	name, wild := strings.CutPrefix(s, "*.")
+	d, ok := domain(name)
+	switch {
+	case !ok:
 		return "", false
-	}
-	if len(d) < len(s) {
+	case d == name:
+		return s, true // already lower case: no copy
+	case wild:
 		return "*." + d, true
 	}
 	return d, true

@@ -183,7 +183,7 @@ func maxAge(s string) (int, bool) {
 // ReadPolicy reads a policy file from r (the body of the HTTPS response)
 // and parses it with [ParsePolicy]. It reads at most MaxPolicySize+1 bytes,
 // so memory stays bounded whatever r holds; a longer body is [ErrTooLarge].
-// A read error is returned as it is.
+// A read error is returned wrapped, and wraps none of the sentinels.
 func ReadPolicy(r io.Reader) (Policy, error) {
 	b, err := io.ReadAll(io.LimitReader(r, MaxPolicySize+1))
 	if err != nil {
