@@ -126,7 +126,7 @@ func handshake(t *testing.T, cert tls.Certificate, roots *x509.CertPool, serverN
 	return err
 }
 
-// TestCertFromHandshake feeds Cert the results of real handshakes
+// TestCertFromHandshake (R15) feeds Cert the results of real handshakes
 // (RFC 8461 Section 4.2: trusted chain, not expired, DNS-ID for the MX).
 func TestCertFromHandshake(t *testing.T) {
 	ca, err := testpki.NewCA("mtasts test CA")
@@ -160,9 +160,9 @@ func TestCertFromHandshake(t *testing.T) {
 	}
 }
 
-// TestEvaluateWithMTASTS runs policy.Evaluate on the facts this package
-// produces for a REQUIRETLS message under enforce (RFC 8689 Section 2:
-// an MX validated by MTA-STS and a PKIX-valid certificate for it).
+// TestEvaluateWithMTASTS (R14, R15, E17) runs policy.Evaluate on the facts
+// this package produces for a REQUIRETLS message under enforce (RFC 8689
+// Section 2: an MX validated by MTA-STS and a PKIX-valid certificate for it).
 func TestEvaluateWithMTASTS(t *testing.T) {
 	const mx = "contoso-com.mail.protection.outlook.com"
 	attempt := func(p mtasts.Policy, opts *mtasts.Options, certErr error) policy.Decision {

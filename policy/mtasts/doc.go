@@ -33,8 +33,16 @@
 //     with [Options.Testing]; mode none never (RFC 8689 Section 2 does not
 //     say which modes validate an MX name).
 //   - mx may be absent from a policy in mode none, which validates nothing
-//     (Section 5); that is how domains withdraw MTA-STS (Section 8.3).
-//   - A policy file may be at most [MaxPolicySize] bytes.
+//     (Section 5); policies that withdraw MTA-STS (Section 8.3) often omit it.
+//   - A policy file may be at most [MaxPolicySize] bytes; a max_age above
+//     [MaxMaxAge] is read as MaxMaxAge.
+//
+// Notable divergences from RFC 8461:
+//   - A duplicated version, mode or max_age refuses the policy; Section 3.2
+//     keeps the first, but implementations differ on first or last.
+//   - A TXT record with spaces before its first ";" counts as an MTA-STS
+//     record in [FindRecord], as its grammar allows (erratum 6285), though
+//     the text of Section 3.1 would discard it.
 //
 // [RFC 8461]: https://www.rfc-editor.org/rfc/rfc8461.html
 package mtasts

@@ -26,8 +26,9 @@ const (
 const MaxMaxAge = 31557600
 
 // MaxPolicySize is the largest policy file [ParsePolicy] accepts, 64 KiB.
-// Real policies are a few hundred bytes; RFC 8461 sets no number, and this
-// is the limit common implementations use for the HTTPS response body.
+// Real policies are a few hundred bytes. RFC 8461 Section 3.3 asks senders
+// to bound the fetch; 64 KiB is what common implementations (mox, for one)
+// read of the HTTPS response body.
 const MaxPolicySize = 64 << 10
 
 // Policy is an MTA-STS policy file, served at
