@@ -149,7 +149,7 @@ func ParsePolicy(s string) (Policy, error) {
 			return fail(off, "duplicate "+name+" field")
 		}
 		off = next
-		if off < len(s) && (s[off] == '\n' || s[off] == '\r') {
+		if off < len(s) && (s[off] == '\n' || strings.HasPrefix(s[off:], "\r\n")) {
 			return fail(off, "empty line")
 		}
 	}

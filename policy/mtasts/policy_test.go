@@ -132,6 +132,7 @@ var badPolicies = []struct {
 	{"blank line at the end", head + tail + "\n", 59},
 	{"blank line at the start", "\n" + head + tail, 0},
 	{"bare CR as a line end", "version: STSv1\rmode: enforce\n" + tail, 14},
+	{"bare CR at the start of a line", head + "\rmx: mx.example\nmax_age: 86400\n", 29},
 	{"CR at the very end", head + "mx: mx.example\nmax_age: 86400\r", 58},
 	{"leading space", " version: STSv1\nmode: enforce\n" + tail, 0},
 	{"space before the colon", "version : STSv1\nmode: enforce\n" + tail, 0},
