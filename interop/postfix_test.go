@@ -292,7 +292,7 @@ func postfixProbe(t *testing.T) {
 		starttls bool
 	}{
 		{postfixSTARTTLS(), "verify/requiretls", 0, true},
-		{postfixPlain(), "verify:none/!requiretls:nostarttls", 1, false},
+		{postfixPlain(), "!verify/!requiretls:nostarttls", 1, false},
 	} {
 		t.Run(tc.p.Name, func(t *testing.T) {
 			expect(t, tc.p.peer, ourProbe, "probe -cafile CA -servername localhost",

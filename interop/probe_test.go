@@ -54,8 +54,8 @@ func TestProbe(t *testing.T) {
 		{haraka(), "verify/!requiretls:none", 1, true},
 		{aiosmtpdStartTLS(), "verify/!requiretls:none", 1, true},
 		{exim(), "verify/!requiretls:none", 1, true},
-		{aiosmtpdPlain(), "verify:none/!requiretls:nostarttls", 1, false},
-		{smtpServerPlain(), "verify:none/!requiretls:nostarttls", 1, false},
+		{aiosmtpdPlain(), "!verify/!requiretls:nostarttls", 1, false},
+		{smtpServerPlain(), "!verify/!requiretls:nostarttls", 1, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.peer.Name, func(t *testing.T) {

@@ -27,10 +27,16 @@
 // [ConfigError], and defers (4.7.10) an attempt whose [Stage], [Auth],
 // [Handshake] or [Cert] is out of range.
 //
+// Evaluate also enforces the TLS security level in effect for the host
+// ([Attempt.TLSLevel], Postfix's smtp_tls_security_level) for every message,
+// and [Field] builds the tls= log field Postfix writes for an attempt and
+// its decision, byte for byte.
+//
 // Out of scope: DNS, DNSSEC validation, MTA-STS fetching, DANE TLSA lookups
 // and certificate verification. The caller supplies their results as facts
-// ([Auth], [Cert]); the package never raises or lowers the TLS security level
-// itself, it only vetoes connections (as Postfix does).
+// ([Auth], [Cert], [Attempt.TLSLevel]); the package never raises or lowers
+// the TLS security level itself, it only vetoes connections (as Postfix
+// does).
 //
 // Notable divergences from Postfix 3.11:
 //   - The level [Monitor] is ours: it delivers like [Opportunistic] and reports
@@ -43,6 +49,9 @@
 //     TLS security level, so Postfix's "halfdane" (TLSA records behind an
 //     insecure MX) is acceptable only if the caller reports the MX as
 //     validated another way ([RFC 8689] Section 2 requires a secure MX).
+//   - A server that refuses STARTTLS when the TLS security level requires TLS
+//     defers the message with 4.7.4; Postfix takes the code of the server's
+//     reply, so a 5xx reply there bounces it.
 //   - Regular expressions are Go's RE2, not POSIX, and always
 //     case-insensitive; see [Parse].
 //   - Next hops and inline keys are normalised before matching, and a next

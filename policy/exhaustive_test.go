@@ -16,26 +16,32 @@ var (
 	auths      = []policy.Auth{policy.AuthNone, policy.AuthNoEncryption, policy.AuthDANE, policy.AuthMTASTS, policy.AuthDNSSECMX, policy.AuthStaticPKIX}
 	handshakes = []policy.Handshake{policy.HandshakeFailed, policy.HandshakeRefused, policy.HandshakeOK}
 	certs      = []policy.Cert{policy.CertUntrusted, policy.CertNameMismatch, policy.CertAuthenticated}
+	// TLS security levels: the default, one of each kind Postfix ranks
+	// (tls.h), and a name that is not a level.
+	tlsLevels = []tlsstatus.Name{"", tlsstatus.None, tlsstatus.May, tlsstatus.Encrypt, tlsstatus.Verify, "x-not-a-level"}
 )
 
 // allAttempts calls f with every combination of in-range facts at every
-// stage, for every tag, level and reverse path.
-func allAttempts(f func(policy.Attempt)) {
+// stage, for every tag, level and reverse path, and for each of the TLS
+// security levels tl.
+func allAttempts(tlsLevels []tlsstatus.Name, f func(policy.Attempt)) {
 	for _, tag := range tags {
 		for _, null := range []bool{false, true} {
 			for _, level := range levels {
 				for _, more := range []bool{false, true} {
 					for stage := policy.BeforeConnect; stage <= policy.AfterTLSEHLO; stage++ {
 						for _, auth := range auths {
-							for _, offered := range []bool{false, true} {
-								for _, hs := range handshakes {
-									for _, cert := range certs {
-										for _, announced := range []bool{false, true} {
-											f(policy.Attempt{
-												Tag: tag, NullSender: null, Level: level, MoreHosts: more, Host: "mx.example",
-												Stage: stage, Auth: auth, STARTTLSOffered: offered, Handshake: hs,
-												STARTTLSReply: "454 busy", Cert: cert, RequireTLSAnnounced: announced,
-											})
+							for _, tl := range tlsLevels {
+								for _, offered := range []bool{false, true} {
+									for _, hs := range handshakes {
+										for _, cert := range certs {
+											for _, announced := range []bool{false, true} {
+												f(policy.Attempt{
+													Tag: tag, NullSender: null, Level: level, MoreHosts: more, Host: "mx.example",
+													Stage: stage, Auth: auth, TLSLevel: tl, STARTTLSOffered: offered, Handshake: hs,
+													STARTTLSReply: "454 busy", Cert: cert, RequireTLSAnnounced: announced,
+												})
+											}
 										}
 									}
 								}
@@ -72,12 +78,38 @@ func authenticating(a policy.Auth) bool {
 }
 
 func tlsUp(a policy.Attempt) bool {
-	return a.Stage >= policy.AfterSTARTTLS && a.STARTTLSOffered && a.Auth != policy.AuthNoEncryption && a.Handshake == policy.HandshakeOK
+	return a.Stage >= policy.AfterSTARTTLS && a.STARTTLSOffered && a.Auth != policy.AuthNoEncryption && a.TLSLevel != tlsstatus.None &&
+		a.Handshake == policy.HandshakeOK
+}
+
+// security is what the TLS security level of a requires, as Postfix ranks
+// it: 0 none, 1 may, 2 encrypt (TLS), 3 TLS and an authenticated
+// certificate. A name that is not a level is the strictest; a NotRequired
+// message is capped at may.
+func security(a policy.Attempt) int {
+	s := 3
+	switch a.TLSLevel {
+	case "":
+		s = 1
+		if a.Auth == policy.AuthNoEncryption {
+			s = 0
+		}
+	case tlsstatus.None:
+		s = 0
+	case tlsstatus.May:
+		s = 1
+	case tlsstatus.Encrypt:
+		s = 2
+	}
+	if a.Tag == policy.NotRequired {
+		s = min(s, 1)
+	}
+	return s
 }
 
 func TestEvaluateExhaustive(t *testing.T) {
 	n := 0
-	allAttempts(func(a policy.Attempt) {
+	allAttempts(tlsLevels, func(a policy.Attempt) {
 		n++
 		d := policy.Evaluate(a)
 		send := d.Action == policy.SendRequireTLS || d.Action == policy.SendWithout
@@ -105,7 +137,8 @@ func TestEvaluateExhaustive(t *testing.T) {
 		if a.NullSender {
 			require.NotEqual(t, policy.Bounce, d.Action, "%+v", a)
 			if d.Action == policy.Skip || d.Action == policy.Defer {
-				require.Equal(t, policy.Code475, d.Code, "only a broken TLS session stops a bounce: %+v", a)
+				require.Contains(t, []policy.Code{policy.Code475, policy.Code474}, d.Code,
+					"only a broken TLS session or the TLS security level stops a bounce: %+v", a)
 			}
 			require.False(t, d.RetHdrs, "RFC 3461 Section 6.1")
 		}
@@ -116,8 +149,8 @@ func TestEvaluateExhaustive(t *testing.T) {
 			require.Contains(t, []policy.Action{policy.Continue, policy.SendWithout, policy.Skip, policy.Defer}, d.Action)
 			require.Equal(t, tlsstatus.Feature{}, d.Feature)
 			require.Equal(t, a.Tag == policy.NotRequired, d.CapTLS)
-			require.True(t, d.PlaintextFallback)
-			if a.Stage == policy.AfterEHLO && a.STARTTLSOffered && a.Auth != policy.AuthNoEncryption {
+			require.Equal(t, security(a) <= 1, d.PlaintextFallback, "Postfix PLAINTEXT_FALLBACK_OK: %+v", a)
+			if a.Stage == policy.AfterEHLO && a.STARTTLSOffered && a.Auth != policy.AuthNoEncryption && security(a) > 0 {
 				require.Equal(t, policy.Continue, d.Action, "R20 negotiate STARTTLS if available")
 			}
 		} else {
@@ -129,7 +162,9 @@ func TestEvaluateExhaustive(t *testing.T) {
 		if a.Tag == policy.Required && (d.Action == policy.Skip || d.Action == policy.Bounce) && d.Code != policy.Code475 {
 			u := a
 			u.Tag = policy.Default
-			if du := policy.Evaluate(u); du.Code != policy.Code475 { // a failed handshake leaves no session
+			// A failed handshake leaves no session; the TLS security level
+			// stops every message alike.
+			if du := policy.Evaluate(u); du.Code != policy.Code475 && du.Code != policy.Code474 {
 				require.Contains(t, []policy.Action{policy.Continue, policy.SendWithout}, du.Action, "R30 %+v", a)
 			}
 		}
@@ -143,7 +178,7 @@ func TestEvaluateExhaustive(t *testing.T) {
 			require.True(t, a.MoreHosts)
 			require.NotEqual(t, policy.NoCode, d.Code)
 		case policy.Defer:
-			require.Contains(t, []policy.Code{policy.Code4710, policy.Code475}, d.Code)
+			require.Contains(t, []policy.Code{policy.Code4710, policy.Code475, policy.Code474}, d.Code)
 		default:
 			require.Equal(t, policy.NoCode, d.Code)
 		}
@@ -158,8 +193,27 @@ func TestEvaluateExhaustive(t *testing.T) {
 			require.Equal(t, policy.Defer, d.Action)
 			require.Equal(t, policy.Code4710, d.Code)
 		}
-		// Postfix Fix 20250825.
-		require.Equal(t, a.Tag == policy.Required && !a.NullSender && d.Action == policy.SendWithout, d.RetHdrs)
+		// Postfix Fix 20250825: a downgrade asks for RET=HDRS; under disable
+		// the request is ignored and the sender's RET kept.
+		require.Equal(t, a.Tag == policy.Required && !a.NullSender && a.Level != policy.Disable && d.Action == policy.SendWithout, d.RetHdrs)
+		// The TLS security level holds for every message (Postfix
+		// smtp_tls_security_level): from encrypt up nothing goes without
+		// TLS, above encrypt nothing without an authenticated certificate.
+		if send && security(a) >= 2 {
+			require.True(t, tlsUp(a), "sent below the TLS security level: %+v", a)
+		}
+		if send && security(a) == 3 {
+			require.Equal(t, policy.CertAuthenticated, a.Cert, "sent without the certificate the TLS security level requires: %+v", a)
+		}
+		// A name that is not a level is the strictest level, secure.
+		if a.TLSLevel == "x-not-a-level" {
+			s := a
+			s.TLSLevel = tlsstatus.Secure
+			ds := policy.Evaluate(s)
+			require.Equal(t, []any{ds.Action, ds.Code, ds.Feature, ds.PlaintextFallback, ds.RetHdrs, ds.CapTLS},
+				[]any{d.Action, d.Code, d.Feature, d.PlaintextFallback, d.RetHdrs, d.CapTLS}, "%+v", a)
+		}
+		checkField(t, a, d)
 		// Monitor = opportunistic, plus what enforce would decide.
 		if a.Level == policy.Monitor {
 			o, e := a, a
@@ -174,7 +228,45 @@ func TestEvaluateExhaustive(t *testing.T) {
 		// Facts of later stages are ignored.
 		require.Equal(t, d, policy.Evaluate(laterFactsCleared(a)), "%+v", a)
 	})
-	require.Equal(t, 3*2*6*2*4*6*2*3*3*2, n)
+	require.Equal(t, 3*2*6*2*4*6*6*2*3*3*2, n)
+}
+
+// checkField: the tls= field of every decision parses back, slot 0 names
+// the TLS security level in effect, and its form says what happened:
+// "!LEVEL" the level was not met and the host not used, "LEVEL:none" the
+// message goes in plaintext, "LEVEL" TLS is up, "LEVEL?" none of these yet.
+func checkField(t *testing.T, a policy.Attempt, d policy.Decision) {
+	fl := policy.Field(a, d)
+	parsed, err := tlsstatus.ParseField(fl.String())
+	require.NoError(t, err, "%+v", a)
+	require.Equal(t, fl.String(), parsed.String())
+	require.Equal(t, d.Feature, fl[1], "slot 1 is the REQUIRETLS feature")
+	s0 := fl[0]
+	switch {
+	case a.TLSLevel == "" && a.Auth == policy.AuthNoEncryption:
+		require.Equal(t, tlsstatus.None, s0.Name)
+	case a.TLSLevel == "":
+		require.Equal(t, tlsstatus.May, s0.Name)
+	case a.Tag == policy.NotRequired && a.TLSLevel != tlsstatus.None && a.TLSLevel != tlsstatus.May:
+		require.Equal(t, tlsstatus.May, s0.Name, "TLS-Required: No caps the level at may")
+	case a.TLSLevel == "x-not-a-level":
+		require.Equal(t, tlsstatus.Unknown, s0.Name, "caller text is never logged")
+	default:
+		require.Equal(t, a.TLSLevel, s0.Name)
+	}
+	send := d.Action == policy.SendRequireTLS || d.Action == policy.SendWithout
+	switch {
+	case s0.Violation:
+		require.Contains(t, []policy.Action{policy.Skip, policy.Bounce, policy.Defer}, d.Action, "%+v", a)
+		require.GreaterOrEqual(t, security(a), 2, "%+v", a)
+	case s0.Final == tlsstatus.None:
+		require.True(t, d.Action == policy.SendWithout && !tlsUp(a), "%+v", a)
+	case s0.Undecided:
+		require.False(t, send, "%+v", a)
+	default:
+		require.True(t, tlsUp(a) || s0.Name == tlsstatus.None && d.Action == policy.SendWithout, "%+v %+v", a, fl)
+	}
+	require.False(t, s0.Violation && s0.Undecided || s0.Violation && s0.Final != "")
 }
 
 // strictness ranks a decision: the higher, the less it lets through. Not
@@ -225,7 +317,8 @@ func TestEvaluateOutOfRange(t *testing.T) {
 		{"cert", []uint8{3, 255}, len(certs), func(a *policy.Attempt, v uint8) { a.Cert = policy.Cert(v) }, func(a *policy.Attempt, i int) { a.Cert = certs[i] }},
 	}
 	n := 0
-	allAttempts(func(a policy.Attempt) {
+	// The default TLS security level and one that requires a certificate.
+	allAttempts([]tlsstatus.Name{"", tlsstatus.Verify}, func(a policy.Attempt) {
 		for _, in := range inputs {
 			strictest := 0
 			for i := 0; i < in.inRange; i++ {
@@ -272,5 +365,5 @@ func TestEvaluateOutOfRange(t *testing.T) {
 			}
 		}
 	})
-	require.Equal(t, 3*2*6*2*4*6*2*3*3*2*(2+3+2+2+2+2), n)
+	require.Equal(t, 3*2*6*2*4*6*2*2*3*3*2*(2+3+2+2+2+2), n)
 }

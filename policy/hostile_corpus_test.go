@@ -9,6 +9,7 @@ import (
 
 	"github.com/requiretls/go-requiretls/internal/hostile"
 	"github.com/requiretls/go-requiretls/policy"
+	"github.com/requiretls/go-requiretls/tlsstatus"
 )
 
 func checkPolicyErr(t *testing.T, err error, what string) {
@@ -65,6 +66,21 @@ func TestHostileCorpus(t *testing.T) {
 					STARTTLSOffered: true, Handshake: policy.HandshakeRefused, STARTTLSReply: s})
 				assert.NotEqual(t, policy.SendRequireTLS, d.Action, "E: never REQUIRETLS without authentication")
 				assert.LessOrEqual(t, len(d.Reason()), 8*len(s)+1024, "reason text linear in its inputs (host and reply, escaped)")
+
+				// A hostile TLS security level is the strictest and never
+				// reaches the tls= field.
+				a := policy.Attempt{Tag: policy.Default, Host: "mx.example", TLSLevel: tlsstatus.Name(s), Stage: stage}
+				d = policy.Evaluate(a)
+				fl := policy.Field(a, d)
+				_, err := tlsstatus.ParseField(fl.String())
+				assert.NoError(t, err)
+				switch tlsstatus.Name(s) {
+				case "", tlsstatus.None, tlsstatus.May, tlsstatus.Encrypt, tlsstatus.Fingerprint, tlsstatus.HalfDANE,
+					tlsstatus.DANE, tlsstatus.DANEOnly, tlsstatus.Verify, tlsstatus.Secure:
+				default:
+					assert.Equal(t, tlsstatus.Unknown, fl[0].Name)
+					assert.NotEqual(t, policy.SendWithout, d.Action, "no STARTTLS: an unknown level sends nothing")
+				}
 			}
 		})
 	}

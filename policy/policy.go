@@ -163,8 +163,19 @@ type Attempt struct {
 	Stage Stage // which of the facts below are known
 
 	// BeforeConnect.
-	Auth     Auth           // how this host can be authenticated
-	TLSLevel tlsstatus.Name // the configured TLS security level, for the reason text only; empty means "may" (or "none" for AuthNoEncryption)
+	Auth Auth // how this host can be authenticated
+	// TLSLevel is the TLS security level in effect for this host, in
+	// Postfix's words (smtp_tls_security_level, after a "dane" level fell
+	// back for lack of usable TLSA records): none, may, encrypt,
+	// fingerprint, halfdane, dane, dane-only, verify or secure. Evaluate
+	// enforces it for every message as Postfix does: from "encrypt" up TLS
+	// is required (4.7.4 without it), above "encrypt" the certificate must
+	// be authenticated ([Cert], 4.7.5 otherwise). It is slot 0 of the
+	// logged tls= field ([Field]). Empty means "may" ("none" with
+	// AuthNoEncryption), as before this field was enforced; any other name
+	// is treated as the strictest level and logged as "unknown". A message
+	// tagged NotRequired caps it at "may" (RFC 8689 Section 4.2.2).
+	TLSLevel tlsstatus.Name
 
 	// AfterEHLO.
 	STARTTLSOffered bool // the first EHLO reply lists STARTTLS; with implicit TLS (RFC 8314) report true
@@ -198,8 +209,9 @@ const (
 	// code and reason (RFC 8689 Section 4.2.1: MUST NOT transmit, MUST send
 	// a non-delivery notification).
 	Bounce
-	// Defer: try again later (4.7.10 policy configuration error, or 4.7.5
-	// TLS handshake failure on the last host).
+	// Defer: try again later (4.7.10 policy configuration error; on the
+	// last host, 4.7.5 TLS handshake failure, or a TLS security level not
+	// met: 4.7.4 no TLS, 4.7.5 certificate not verified).
 	Defer
 )
 
@@ -241,9 +253,15 @@ const (
 	// Code4710: REQUIRETLS policy configuration error; the message is
 	// deferred, never bounced (Postfix).
 	Code4710
-	// Code475: TLS handshake failure; the message is deferred (Postfix
-	// "Cannot start TLS: handshake failure").
+	// Code475: TLS handshake failure, or a certificate that the TLS
+	// security level requires to be authenticated was not; the message is
+	// deferred (Postfix "Cannot start TLS: handshake failure", "Server
+	// certificate not verified").
 	Code475
+	// Code474: the TLS security level requires TLS and the server offered
+	// none or refused STARTTLS; the message is deferred (Postfix "TLS is
+	// required, but was not offered by host ...").
+	Code474
 )
 
 // Enhanced returns the code as three numbers, e.g. [5 7 30]; zero for NoCode.
@@ -257,6 +275,8 @@ func (c Code) Enhanced() [3]int {
 		return [3]int{4, 7, 10}
 	case Code475:
 		return [3]int{4, 7, 5}
+	case Code474:
+		return [3]int{4, 7, 4}
 	}
 	return [3]int{}
 }
@@ -272,6 +292,8 @@ func (c Code) String() string {
 		return "4.7.10"
 	case Code475:
 		return "4.7.5"
+	case Code474:
+		return "4.7.4"
 	}
 	return ""
 }
@@ -290,6 +312,9 @@ type Outcome struct {
 	why    reason
 	host   string
 	detail string
+	// violated: the TLS security level was not met (slot 0 of the tls=
+	// field is "!LEVEL").
+	violated bool
 }
 
 // Decision is what [Evaluate] decided for one stage of one attempt.
@@ -301,10 +326,13 @@ type Decision struct {
 	WouldEnforce Outcome
 
 	// RetHdrs asks the caller to send RET=HDRS instead of the sender's RET
-	// when it sends without REQUIRETLS a message that requested it, to limit
-	// what a later bounce can expose (Postfix "Fix 20250825"; RFC 8689
-	// Section 5). Never set for an empty reverse path: a DSN carries no RET
-	// (RFC 3461 Section 6.1).
+	// when it sends without REQUIRETLS a message that requested it under a
+	// level that let it go without (opportunistic, opportunistic+starttls,
+	// monitor), to limit what a later bounce can expose (Postfix "Fix
+	// 20250825"; RFC 8689 Section 5). Not under [Disable], where the
+	// request is ignored and the sender's RET is kept, as in Postfix. Never
+	// set for an empty reverse path: a DSN carries no RET (RFC 3461 Section
+	// 6.1).
 	RetHdrs bool
 
 	// CapTLS: the message is tagged "TLS-Required: No". Cap the TLS security
@@ -313,15 +341,22 @@ type Decision struct {
 	// (RFC 8689 Section 3, Section 4.2.2, Section 8.4).
 	CapTLS bool
 
-	// PlaintextFallback reports whether REQUIRETLS permits retrying this host
-	// without TLS after a failed handshake. Whether to do so is still the
-	// caller's TLS policy. It is false when the level requires TLS
-	// (Enforce, OpportunisticSTARTTLS), as in Postfix.
+	// PlaintextFallback reports whether the policy permits retrying this
+	// host without TLS after a failed handshake. It is false when the level
+	// requires TLS (Enforce, OpportunisticSTARTTLS) or the TLS security
+	// level is above "may", as in Postfix.
 	PlaintextFallback bool
 }
 
 // Evaluate decides what to do at the attempt's stage. It is pure and does
 // not allocate; the reason text is formatted on demand.
+//
+// The TLS security level ([Attempt.TLSLevel]) is enforced for every
+// message, as Postfix enforces smtp_tls_security_level: a host that does
+// not meet it is skipped while more hosts remain, and the message is
+// deferred on the last one. When both the TLS security level and
+// REQUIRETLS fail, the REQUIRETLS failure is reported (Postfix: "REQUIRETLS
+// failure must take precedence").
 //
 // Values out of range never lower a requirement: an unknown [Tag] is
 // treated as [Required], an unknown [Level] as [ConfigError] (4.7.10), and
@@ -350,8 +385,10 @@ func Evaluate(a Attempt) Decision {
 	}
 	switch a.Level {
 	case Disable:
-		// Postfix: the request is ignored; nothing is logged for it.
+		// Postfix: the request is ignored; nothing is logged for it, and
+		// the sender's RET is kept.
 		d.Outcome, d.PlaintextFallback = unrequired(&a)
+		return d
 	case Enforce, OpportunisticSTARTTLS, Opportunistic:
 		d.Outcome, d.PlaintextFallback = required(&a, a.Level)
 	case Monitor:
@@ -366,8 +403,85 @@ func Evaluate(a Attempt) Decision {
 			d.Outcome = Outcome{Action: Defer, Code: Code4710, why: whyConfig, host: a.Host}
 		}
 	}
+	// A downgrade: REQUIRETLS was requested and the level let it go.
 	d.RetHdrs = d.Action == SendWithout && !a.NullSender
 	return d
+}
+
+// security is what a TLS security level requires of a session, in
+// Postfix's order (tls.h).
+type security uint8
+
+const (
+	secNone    security = iota // "none": no TLS
+	secMay                     // "may": TLS if offered
+	secEncrypt                 // "encrypt": TLS required
+	secMatch                   // "fingerprint" and above: TLS and an authenticated certificate
+)
+
+// security returns the TLS security level in effect and its name for the
+// log: a.TLSLevel, its default when empty, the strictest for a name that
+// is not a level, capped at "may" for a NotRequired message.
+func (a *Attempt) security() (tlsstatus.Name, security) {
+	name, sec := a.TLSLevel, secMatch
+	switch name {
+	case "":
+		name, sec = tlsstatus.May, secMay
+		if a.Auth == AuthNoEncryption {
+			name, sec = tlsstatus.None, secNone
+		}
+	case tlsstatus.None:
+		sec = secNone
+	case tlsstatus.May:
+		sec = secMay
+	case tlsstatus.Encrypt:
+		sec = secEncrypt
+	case tlsstatus.Fingerprint, tlsstatus.HalfDANE, tlsstatus.DANE, tlsstatus.DANEOnly, tlsstatus.Verify, tlsstatus.Secure:
+	default:
+		// Not a level we know: never relax, and never log caller text.
+		name = tlsstatus.Unknown
+	}
+	if a.Tag == NotRequired && sec > secMay {
+		// RFC 8689 Section 4.2.2; Postfix caps the level at "may".
+		name, sec = tlsstatus.May, secMay
+	}
+	return name, sec
+}
+
+// plaintext reports whether the session stays without TLS: STARTTLS was
+// not offered, or the TLS policy disables encryption.
+func (a *Attempt) plaintext() bool {
+	_, sec := a.security()
+	return !a.STARTTLSOffered || a.Auth == AuthNoEncryption || sec == secNone
+}
+
+// tlsUp reports whether TLS is up at a's stage.
+func (a *Attempt) tlsUp() bool {
+	return a.Stage >= AfterSTARTTLS && !a.plaintext() && a.Handshake == HandshakeOK
+}
+
+// Field returns the tls= log field Postfix would write for the attempt a
+// and the decision d that [Evaluate] made for it, e.g. "verify/requiretls"
+// or "!verify/!requiretls:nocertmatch". Slot 0 is the TLS security level
+// ([Attempt.TLSLevel]): "!LEVEL" when the host did not meet it, "LEVEL"
+// once TLS is up, "LEVEL:none" when the message goes out in plaintext, and
+// "LEVEL?" when the attempt ended (or has not yet got) before any of those.
+// Slot 1 is [Outcome.Feature], the REQUIRETLS slot, left out when inactive.
+func Field(a Attempt, d Decision) tlsstatus.Field {
+	name, _ := a.security()
+	f := tlsstatus.Feature{Name: name}
+	switch {
+	case d.violated:
+		f.Violation = true
+	case a.known() && a.tlsUp():
+	case d.Action == SendWithout:
+		if name != tlsstatus.None {
+			f.Final = tlsstatus.None
+		}
+	default:
+		f.Undecided = true
+	}
+	return tlsstatus.Field{f, d.Feature}
 }
 
 // known reports whether every fact that counts at a.Stage is in range.
@@ -383,23 +497,33 @@ func (a *Attempt) known() bool {
 
 // unrequired decides for a message that does not (or no longer) request
 // REQUIRETLS: use STARTTLS when offered (RFC 8689 Section 3, "SHOULD
-// negotiate STARTTLS"), never veto anything.
+// negotiate STARTTLS"), and veto only what the TLS security level vetoes.
 func unrequired(a *Attempt) (Outcome, bool) {
+	_, sec := a.security()
 	o := Outcome{Action: Continue, host: a.Host}
 	switch {
 	case a.Stage == BeforeConnect:
-	case !a.STARTTLSOffered || a.Auth == AuthNoEncryption:
+	case a.plaintext():
+		if sec >= secEncrypt {
+			return levelFail(a, o, whyTLSNotOffered), false
+		}
 		o.Action = SendWithout
 	case a.Stage == AfterEHLO:
 	case a.Handshake == HandshakeRefused:
+		if sec >= secEncrypt {
+			o.detail = a.STARTTLSReply
+			return levelFail(a, o, whyTLSRefused), false
+		}
 		o.Action = SendWithout
 	case a.Handshake != HandshakeOK:
 		o = handshakeFailed(a, o)
+	case sec == secMatch && a.Cert != CertAuthenticated:
+		return levelFail(a, o, whyCertNotVerified), false
 	case a.Stage == AfterSTARTTLS:
 	default:
 		o.Action = SendWithout
 	}
-	return o, true
+	return o, sec <= secMay
 }
 
 // required decides for a message that requests REQUIRETLS at the given
@@ -412,7 +536,11 @@ func required(a *Attempt, level Level) (Outcome, bool) {
 		// return-path is not empty"; Section 5: SHOULD NOT discard.
 		level = Opportunistic
 	}
+	_, sec := a.security()
 	strict := level == Enforce || level == OpportunisticSTARTTLS
+	// Postfix PLAINTEXT_FALLBACK_OK: only at "may" and when REQUIRETLS
+	// does not require TLS.
+	fallback := !strict && sec <= secMay
 	o := Outcome{
 		Action:  Continue,
 		Feature: tlsstatus.Feature{Name: tlsstatus.RequireTLS, Undecided: true},
@@ -424,42 +552,53 @@ func required(a *Attempt, level Level) (Outcome, bool) {
 	case level == Enforce && !a.Auth.canAuthenticate():
 		// Postfix logs nocertmatch under enforce even for level none.
 		return fail(a, o, Code5710, whyCertLevel, tlsstatus.NoCertMatch), false
-	case level == OpportunisticSTARTTLS && a.Auth == AuthNoEncryption:
+	case level == OpportunisticSTARTTLS && (a.Auth == AuthNoEncryption || sec == secNone):
 		return fail(a, o, Code5710, whyNoEncryption, tlsstatus.NoEncryption), false
 	case a.Stage == BeforeConnect:
-		return o, !strict
+		return o, fallback
 	}
 
 	// Stage 2: STARTTLS offered? RFC 8689 Section 8.2: "REQUIRETLS detects
-	// the failure of STARTTLS and declines to send the message".
-	if !a.STARTTLSOffered || a.Auth == AuthNoEncryption {
-		if strict {
+	// the failure of STARTTLS and declines to send the message". Postfix
+	// decides both slots, then reports the REQUIRETLS failure first.
+	if a.plaintext() {
+		o.violated = sec >= secEncrypt
+		switch {
+		case strict:
 			// E18: Postfix uses 5.7.30 here, not 5.7.10.
 			return fail(a, o, Code5730, whyNoSTARTTLS, tlsstatus.NoSTARTTLS), false
+		case o.violated:
+			return levelFail(a, o, whyTLSNotOffered), false
 		}
 		return downgrade(o, whyNoSTARTTLS), true
 	}
 	if a.Stage == AfterEHLO {
-		return o, !strict
+		return o, fallback
 	}
 
 	// Stage 3: TLS up, certificate authenticated?
 	switch a.Handshake {
 	case HandshakeOK:
 	case HandshakeRefused:
-		if strict {
-			o.detail = a.STARTTLSReply
-			return fail(a, o, Code5710, whyRefused, tlsstatus.NoSTARTTLS), false
-		}
 		o.detail = a.STARTTLSReply
+		o.violated = sec >= secEncrypt
+		switch {
+		case strict:
+			return fail(a, o, Code5710, whyRefused, tlsstatus.NoSTARTTLS), false
+		case o.violated:
+			return levelFail(a, o, whyTLSRefused), false
+		}
 		return downgrade(o, whyRefused), true
 	default:
-		// No plaintext fallback for levels that require TLS (Postfix
-		// PLAINTEXT_FALLBACK_OK); the REQUIRETLS slot stays undecided.
-		return handshakeFailed(a, o), !strict
+		// The REQUIRETLS slot stays undecided.
+		return handshakeFailed(a, o), fallback
 	}
 	authenticated := a.Auth.canAuthenticate() && a.Cert == CertAuthenticated
-	if level == Enforce && !authenticated {
+	if sec == secMatch && a.Cert != CertAuthenticated {
+		o.violated = true
+	}
+	switch {
+	case level == Enforce && !authenticated:
 		// RFC 8689 Section 8.2: "requires successful certificate
 		// validation before sending the message".
 		why := whyCertUntrusted
@@ -467,9 +606,12 @@ func required(a *Attempt, level Level) (Outcome, bool) {
 			why = whyCertMismatch
 		}
 		return fail(a, o, Code5710, why, tlsstatus.NoCertMatch), false
-	}
-	if a.Stage == AfterSTARTTLS {
-		return o, !strict
+	case o.violated:
+		// Compliant for REQUIRETLS, not for the TLS security level.
+		o.Feature = tlsstatus.Feature{Name: tlsstatus.RequireTLS, Final: tlsstatus.NoCertMatch}
+		return levelFail(a, o, whyCertNotVerified), false
+	case a.Stage == AfterSTARTTLS:
+		return o, fallback
 	}
 
 	// Stage 4: REQUIRETLS in the EHLO reply after TLS (RFC 8689 Section 2).
@@ -477,7 +619,7 @@ func required(a *Attempt, level Level) (Outcome, bool) {
 		if level == Enforce {
 			return fail(a, o, Code5730, whyNoRequireTLS, tlsstatus.None), false
 		}
-		return downgrade(o, whyNotOffered), !strict
+		return downgrade(o, whyNotOffered), fallback
 	}
 	o.Action = SendRequireTLS
 	o.Feature = tlsstatus.Feature{Name: tlsstatus.RequireTLS}
@@ -485,7 +627,7 @@ func required(a *Attempt, level Level) (Outcome, bool) {
 		// Compliant under the opportunistic levels (Postfix HISTORY 20250921).
 		o.Feature.Final = tlsstatus.NoCertMatch
 	}
-	return o, !strict
+	return o, fallback
 }
 
 // fail turns a failed requirement into Skip (more hosts remain: the 5xx is
@@ -515,6 +657,23 @@ func downgrade(o Outcome, why reason) Outcome {
 	o.Action = SendWithout
 	o.why = why
 	o.Feature = tlsstatus.Feature{Name: tlsstatus.RequireTLS, Final: tlsstatus.None}
+	return o
+}
+
+// levelFail is a host that does not meet the TLS security level: next
+// host, or defer (Postfix smtp_site_fail with a 4.7.x code): 4.7.5 for a
+// certificate not authenticated, 4.7.4 for no TLS.
+func levelFail(a *Attempt, o Outcome, why reason) Outcome {
+	o.Action = Defer
+	if a.MoreHosts {
+		o.Action = Skip
+	}
+	o.Code = Code474
+	if why == whyCertNotVerified {
+		o.Code = Code475
+	}
+	o.why = why
+	o.violated = true
 	return o
 }
 

@@ -177,6 +177,7 @@ func TestEvaluate(t *testing.T) {
 			with(func(a *policy.Attempt) {
 				a.Level = policy.OpportunisticSTARTTLS
 				a.Auth = policy.AuthNone
+				a.TLSLevel = tlsstatus.May
 				a.Cert = policy.CertUntrusted
 			}),
 			policy.SendRequireTLS, policy.NoCode, "requiretls:nocertmatch", ""},
@@ -185,6 +186,7 @@ func TestEvaluate(t *testing.T) {
 		{"opportunistic plaintext downgrades",
 			with(func(a *policy.Attempt) {
 				a.Level = policy.Opportunistic
+				a.TLSLevel = tlsstatus.May
 				a.Stage = policy.AfterEHLO
 				a.STARTTLSOffered = false
 			}),
@@ -193,6 +195,7 @@ func TestEvaluate(t *testing.T) {
 		{"opportunistic refused STARTTLS continues in plaintext",
 			with(func(a *policy.Attempt) {
 				a.Level = policy.Opportunistic
+				a.TLSLevel = tlsstatus.May
 				a.Stage = policy.AfterSTARTTLS
 				a.Handshake = policy.HandshakeRefused
 			}),
@@ -217,6 +220,7 @@ func TestEvaluate(t *testing.T) {
 				a.NullSender = true
 				a.Stage = policy.AfterEHLO
 				a.Auth = policy.AuthNone
+				a.TLSLevel = tlsstatus.May
 				a.STARTTLSOffered = false
 			}),
 			policy.SendWithout, policy.NoCode, "requiretls:none",
@@ -295,10 +299,25 @@ func TestEvaluateFlags(t *testing.T) {
 	assert.False(t, d.PlaintextFallback, "R57 no plaintext fallback under enforce")
 	d = policy.Evaluate(with(func(a *policy.Attempt) {
 		a.Level = policy.Opportunistic
+		a.TLSLevel = tlsstatus.May
 		a.Stage = policy.AfterSTARTTLS
 		a.Handshake = policy.HandshakeFailed
 	}))
-	assert.True(t, d.PlaintextFallback, "opportunistic allows plaintext fallback")
+	assert.True(t, d.PlaintextFallback, "opportunistic allows plaintext fallback at level may")
+	d = policy.Evaluate(with(func(a *policy.Attempt) {
+		a.Level = policy.Opportunistic
+		a.TLSLevel = tlsstatus.Encrypt
+		a.Stage = policy.AfterSTARTTLS
+		a.Handshake = policy.HandshakeFailed
+	}))
+	assert.False(t, d.PlaintextFallback, "no plaintext fallback above level may (Postfix PLAINTEXT_FALLBACK_OK)")
+	d = policy.Evaluate(with(func(a *policy.Attempt) {
+		a.Tag = policy.Default
+		a.TLSLevel = tlsstatus.Verify
+		a.Stage = policy.AfterSTARTTLS
+		a.Handshake = policy.HandshakeFailed
+	}))
+	assert.False(t, d.PlaintextFallback, "no plaintext fallback at level verify, whatever the tag")
 }
 
 func TestEvaluateMonitor(t *testing.T) {

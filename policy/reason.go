@@ -18,6 +18,11 @@ const (
 	whyNotOffered           // downgrade, no REQUIRETLS after TLS
 	whyConfig               // policy configuration error
 	whyInvalid              // a fact of the attempt is out of range
+
+	// The TLS security level, whatever the tag.
+	whyTLSNotOffered   // no STARTTLS
+	whyTLSRefused      // STARTTLS answered with an error
+	whyCertNotVerified // certificate not authenticated
 )
 
 const prefix = "Sender requested REQUIRETLS, but "
@@ -62,6 +67,20 @@ func (o Outcome) AppendReason(b []byte) []byte {
 		return b
 	case whyHandshake:
 		return append(b, "Cannot start TLS: handshake failure"...)
+	case whyTLSNotOffered:
+		b = append(b, "TLS is required, but was not offered by host "...)
+		return appendHost(b, o.host)
+	case whyTLSRefused:
+		b = append(b, "TLS is required, but host "...)
+		b = appendHost(b, o.host)
+		b = append(b, " refused to start TLS"...)
+		if o.detail != "" {
+			b = append(b, ": "...)
+			b = appendPrintable(b, o.detail)
+		}
+		return b
+	case whyCertNotVerified:
+		return append(b, "Server certificate not verified"...)
 	case whyCertMismatch:
 		b = append(b, prefix+"no matching server certificate was found"...)
 	case whyCertUntrusted:

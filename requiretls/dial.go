@@ -183,9 +183,10 @@ func (c *Conn) Mail(from string, opts *smtp.MailOptions) error {
 	return c.Client.Mail(from, &o)
 }
 
-// Field returns the tls= log field of this session, e.g. "verify/requiretls".
+// Field returns the tls= log field of this session, e.g. "verify/requiretls"
+// ([policy.Field] of its attempt and decision).
 func (c *Conn) Field() tlsstatus.Field {
-	return logField(c.Attempt, c.TLS != nil, false, c.Decision.Feature)
+	return policy.Field(c.Attempt, c.Decision)
 }
 
 // PolicyError is returned by [Dialer.Dial] when the policy decided to skip
@@ -246,34 +247,16 @@ func (e *PolicyError) Reply() *smtp.SMTPError {
 	switch e.Decision.Code {
 	case policy.Code5710:
 		code = 523
-	case policy.Code4710, policy.Code475:
+	case policy.Code4710, policy.Code475, policy.Code474:
 		code = 451
 	}
 	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(e.Decision.Code.Enhanced()), Message: e.Decision.Reason()}
 }
 
 // Field returns the tls= log field of the failed attempt, e.g.
-// "may/!requiretls:nostarttls".
+// "may?/!requiretls:nostarttls" ([policy.Field] of its attempt and decision).
 func (e *PolicyError) Field() tlsstatus.Field {
-	tlsUp := e.Attempt.Stage >= policy.AfterSTARTTLS && e.Attempt.Handshake == policy.HandshakeOK
-	return logField(e.Attempt, tlsUp, e.Decision.Action == policy.Defer || e.Attempt.Stage == policy.BeforeConnect, e.Decision.Feature)
-}
-
-// logField builds the two slots Postfix logs: the TLS security level (with
-// ":none" when the session stayed in plaintext) and REQUIRETLS.
-func logField(a policy.Attempt, tlsUp, undecided bool, reqtls tlsstatus.Feature) tlsstatus.Field {
-	level := a.TLSLevel
-	if level == "" {
-		level = tlsstatus.May
-		if a.Auth == policy.AuthNoEncryption {
-			level = tlsstatus.None
-		}
-	}
-	slot0 := tlsstatus.Feature{Name: level, Undecided: undecided}
-	if !tlsUp && !undecided && level != tlsstatus.None {
-		slot0.Final = tlsstatus.None
-	}
-	return tlsstatus.Field{slot0, reqtls}
+	return policy.Field(e.Attempt, e.Decision)
 }
 
 // Dial connects to addr ("host:port") and runs the session up to MAIL FROM,

@@ -170,7 +170,7 @@ func TestDialerVerifiesTheHostNotTheAddress(t *testing.T) {
 		pki, cfg := issued(t, "127.0.0.1")
 		p := startPeer(t, pki, true)
 		a := enforce("")
-		a.Level = policy.Opportunistic
+		a.Level, a.TLSLevel = policy.Opportunistic, tlsstatus.May
 		c, err := dialPeer(t, &Dialer{TLSConfig: cfg}, p.addr, a)
 		require.NoError(t, err)
 		assert.NotEqual(t, policy.CertAuthenticated, c.Attempt.Cert)

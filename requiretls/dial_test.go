@@ -139,13 +139,15 @@ func TestDialer(t *testing.T) {
 		var pe *PolicyError
 		require.ErrorAs(t, err, &pe)
 		assert.Equal(t, policy.Code5730, pe.Decision.Code, "E18: Postfix uses 5.7.30 here")
-		assert.Equal(t, "verify:none/!requiretls:nostarttls", pe.Field().String())
+		assert.Equal(t, "!verify/!requiretls:nostarttls", pe.Field().String(), "Postfix: the TLS level was violated too")
 	})
 	t.Run("opportunistic without STARTTLS: delivered, requiretls:none", func(t *testing.T) {
-		c, err := deliver(t, d, plaintext, required(policy.Opportunistic))
+		a := required(policy.Opportunistic)
+		a.Auth, a.TLSLevel = policy.AuthNone, tlsstatus.May
+		c, err := deliver(t, d, plaintext, a)
 		require.NoError(t, err)
 		assert.Nil(t, c.TLS)
-		assert.Equal(t, "verify:none/requiretls:none", c.Field().String())
+		assert.Equal(t, "may:none/requiretls:none", c.Field().String())
 		msgs := mustMessages(plaintext)
 		require.NotEmpty(t, msgs)
 		assert.False(t, msgs[len(msgs)-1].requireTLS, "R13: never REQUIRETLS in the clear")
@@ -161,9 +163,44 @@ func TestDialer(t *testing.T) {
 		assert.Empty(t, mails)
 	})
 	t.Run("opportunistic, untrusted certificate: REQUIRETLS sent, nocertmatch", func(t *testing.T) {
-		c, err := deliver(t, d, untrusted, required(policy.Opportunistic))
+		a := required(policy.Opportunistic)
+		a.Auth, a.TLSLevel = policy.AuthNone, tlsstatus.May
+		c, err := deliver(t, d, untrusted, a)
 		require.NoError(t, err)
-		assert.Equal(t, "requiretls:nocertmatch", c.Decision.Feature.String())
+		assert.Equal(t, "may/requiretls:nocertmatch", c.Field().String())
+	})
+	// Postfix 3.11.6 (interop/MATRIX.md): the TLS security level holds
+	// whatever the REQUIRETLS policy.
+	t.Run("opportunistic at level verify, untrusted certificate: deferred 4.7.5", func(t *testing.T) {
+		before := len(mustMessages(untrusted))
+		_, err := deliver(t, d, untrusted, required(policy.Opportunistic))
+		var pe *PolicyError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, policy.Defer, pe.Decision.Action)
+		assert.Equal(t, policy.Code475, pe.Decision.Code)
+		assert.Equal(t, "Server certificate not verified", pe.Decision.Reason())
+		assert.Equal(t, "!verify/requiretls:nocertmatch", pe.Field().String())
+		assert.Equal(t, 451, pe.Reply().Code)
+		assert.Len(t, mustMessages(untrusted), before, "nothing was sent")
+	})
+	t.Run("untagged message at level verify, no STARTTLS: deferred 4.7.4", func(t *testing.T) {
+		before := len(mustMessages(plaintext))
+		_, err := deliver(t, d, plaintext, policy.Attempt{Auth: policy.AuthStaticPKIX, TLSLevel: tlsstatus.Verify, Host: "mx.test"})
+		var pe *PolicyError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, policy.Code474, pe.Decision.Code)
+		assert.Equal(t, "TLS is required, but was not offered by host mx.test", pe.Decision.Reason())
+		assert.Equal(t, "!verify", pe.Field().String())
+		assert.Len(t, mustMessages(plaintext), before, "nothing was sent")
+	})
+	t.Run("disable keeps the sender's RET", func(t *testing.T) {
+		before := len(mustMessages(starttlsOnly))
+		c, err := deliver(t, d, starttlsOnly, required(policy.Disable))
+		require.NoError(t, err)
+		assert.Equal(t, "verify", c.Field().String())
+		msgs := mustMessages(starttlsOnly)
+		require.Len(t, msgs, before+1)
+		assert.Equal(t, smtp.DSNReturnFull, msgs[before].ret, "Postfix: RET=HDRS only above disable")
 	})
 	t.Run("E12 TLS-Required: No to an untrusted certificate: delivered", func(t *testing.T) {
 		c, err := deliver(t, d, untrusted, policy.Attempt{Tag: policy.NotRequired, Host: "mx.test"})
@@ -173,7 +210,7 @@ func TestDialer(t *testing.T) {
 	})
 	t.Run("E9 bounce to a server without REQUIRETLS under enforce: delivered", func(t *testing.T) {
 		a := required(policy.Enforce)
-		a.NullSender = true
+		a.NullSender, a.TLSLevel = true, tlsstatus.May
 		c, err := deliver(t, d, plaintext, a)
 		require.NoError(t, err)
 		assert.Equal(t, policy.SendWithout, c.Decision.Action)

@@ -80,7 +80,7 @@ Oct  1 12:00:02 mx postfix/qmgr[2]: A2: removed
 
 func ExampleTally_LogValue() {
 	var t tlsstatus.Tally
-	_ = t.AddLine("postfix/smtp[1]: A1: to=<a@example.net>, relay=none, delay=0, delays=0/0/0/0, tls=may:none/!requiretls:nostarttls, dsn=5.7.30, status=bounced (no TLS)")
+	_ = t.AddLine("postfix/smtp[1]: A1: to=<a@example.net>, relay=none, delay=0, delays=0/0/0/0, tls=may?/!requiretls:nostarttls, dsn=5.7.30, status=bounced (no TLS)")
 	log := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey {

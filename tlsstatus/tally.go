@@ -55,9 +55,13 @@ type Counts struct {
 	Offered int64 `json:"requiretls_offered"`
 	// NotOffered counts deliveries where the server did not announce
 	// REQUIRETLS or offered no TLS at all: "requiretls:none",
-	// "!requiretls:none" or "!requiretls:nostarttls". The remaining
-	// Requested deliveries ("requiretls?", "!requiretls:nocertmatch",
-	// "!requiretls:noencryption") say nothing about the server.
+	// "!requiretls:none", "!requiretls:nostarttls", or "requiretls?" after
+	// a TLS security level that required TLS was violated ("!verify/requiretls?").
+	// The remaining Requested deliveries ("requiretls?",
+	// "!requiretls:nocertmatch", "!requiretls:noencryption", and
+	// "requiretls:nocertmatch" after a violated TLS security level, which
+	// Postfix decides before the EHLO that would announce REQUIRETLS) say
+	// nothing about REQUIRETLS at the server.
 	NotOffered int64 `json:"requiretls_not_offered"`
 }
 
@@ -79,7 +83,10 @@ type Report struct {
 	// States has one row per REQUIRETLS feature as logged (for example
 	// "!requiretls:nostarttls"), and the row [NotRequested] for deliveries
 	// without one; Postfix 3.11's states first, in the order of its
-	// documentation, then any others by count.
+	// documentation, then any others by count. A REQUIRETLS feature that
+	// did not fail, logged after a TLS security level that did ("!verify/"
+	// in front), has its own row under the key [LevelViolated] + feature,
+	// e.g. "!level/requiretls:nocertmatch": the connection was not used.
 	States  []Row `json:"requiretls_states"`
 	Domains []Row `json:"domains"` // by recipient domain, most deliveries first
 	Relays  []Row `json:"relays"`  // by relay host name, most deliveries first
@@ -88,6 +95,11 @@ type Report struct {
 // NotRequested is the key of the state row for deliveries that logged no
 // REQUIRETLS feature.
 const NotRequested = "-"
+
+// LevelViolated prefixes the state key of a REQUIRETLS feature that is not
+// a violation itself but was logged after a violated TLS security level
+// ("!LEVEL/..."), whatever the level's name.
+const LevelViolated = "!level/"
 
 // otherKey collects domains and relays beyond Tally.MaxKeys.
 const otherKey = "(other)"
@@ -109,14 +121,21 @@ var postfixStates = []struct{ key, meaning string }{
 	{"requiretls:none", "sent without REQUIRETLS: not offered (downgrade)"},
 	{"!requiretls:nostarttls", "not sent: STARTTLS not offered or refused"},
 	{"!requiretls:noencryption", "not sent: TLS level disables encryption"},
+	{LevelViolated + "requiretls:nocertmatch", "not sent: the TLS security level requires a verified certificate (REQUIRETLS allowed it)"},
+	{LevelViolated + "requiretls?", "not sent: the TLS security level requires TLS; STARTTLS not offered or refused"},
 	{"requiretls?", "undecided: connection or handshake failed, or TLS policy lookup failed"},
 	{NotRequested, "REQUIRETLS not requested (or policy disable)"},
 }
 
 // serverSupport says what a REQUIRETLS feature tells about the server: +1
-// it announced REQUIRETLS, -1 it did not, 0 unknown.
-func serverSupport(f Feature) int {
-	if f.Undecided {
+// it announced REQUIRETLS, -1 it did not, 0 unknown. levelViolated: the TLS
+// security level slot was a violation, so the connection ended before the
+// EHLO after STARTTLS (undecided: for want of TLS).
+func serverSupport(f Feature, levelViolated bool) int {
+	switch {
+	case levelViolated && f.Undecided:
+		return -1
+	case levelViolated && !f.Violation, f.Undecided:
 		return 0
 	}
 	switch f.Final {
@@ -144,8 +163,12 @@ func (t *Tally) add(d *Delivery) {
 	rt, requested := d.RequireTLS()
 	support := 0
 	if requested {
+		violated := levelViolated(d.TLS)
 		state = rt.String()
-		support = serverSupport(rt)
+		if violated && !rt.Violation {
+			state = LevelViolated + state
+		}
+		support = serverSupport(rt, violated)
 	}
 	if d.TLS == nil {
 		t.noField++
@@ -154,6 +177,17 @@ func (t *Tally) add(d *Delivery) {
 	countIn(t.states, state, t.maxKeys(), false).add(d.Status, requested, support)
 	countIn(t.domains, d.Domain(), t.maxKeys(), true).add(d.Status, requested, support)
 	countIn(t.relays, d.RelayHost(), t.maxKeys(), true).add(d.Status, requested, support)
+}
+
+// levelViolated reports whether the TLS security level slot of fl (the
+// feature that is not REQUIRETLS) is a violation: "!verify/...".
+func levelViolated(fl Field) bool {
+	for _, f := range fl {
+		if f.Name != RequireTLS {
+			return f.Violation
+		}
+	}
+	return false
 }
 
 func (c *Counts) add(s Status, requested bool, support int) {

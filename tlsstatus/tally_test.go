@@ -42,12 +42,22 @@ var synthLines = []synthLine{
 		kind: "delivery", state: "requiretls?", status: Deferred, requested: true, offered: 0, relay: "mx1.%s"},
 	{format: "smtp[1]: A%[2]X: to=<u%[2]d@%[1]s>, relay=mx1.%[1]s[192.0.2.1]:25, conn_use=2, delay=1, delays=0/0/0.5/0.5, tls=may/requiretls:nocertmatch, dsn=2.0.0, status=sent (250 ok)",
 		kind: "delivery", state: "requiretls:nocertmatch", status: Sent, requested: true, offered: +1, relay: "mx1.%s"},
-	{format: "smtp[1]: A%[2]X: to=<u%[2]d@%[1]s>, relay=mx1.%[1]s[192.0.2.1]:25, delay=1, delays=0/0/1/0, tls=may:none/!requiretls:nostarttls, dsn=5.7.30, status=bounced (Sender requested REQUIRETLS, but TLS service was not offered by host mx1.%[1]s[192.0.2.1])",
+	{format: "smtp[1]: A%[2]X: to=<u%[2]d@%[1]s>, relay=mx1.%[1]s[192.0.2.1]:25, delay=1, delays=0/0/1/0, tls=may?/!requiretls:nostarttls, dsn=5.7.30, status=bounced (Sender requested REQUIRETLS, but TLS service was not offered by host mx1.%[1]s[192.0.2.1])",
 		kind: "delivery", state: "!requiretls:nostarttls", status: Bounced, requested: true, offered: -1, relay: "mx1.%s"},
 	{format: "smtp[1]: A%[2]X: to=<u%[2]d@%[1]s>, relay=mx1.%[1]s[192.0.2.1]:25, delay=1, delays=0/0/1/0, tls=verify/!requiretls:none, dsn=4.7.30, status=deferred (no server was found that supports REQUIRETLS)",
 		kind: "delivery", state: "!requiretls:none", status: Deferred, requested: true, offered: -1, relay: "mx1.%s"},
 	{format: "smtp[1]: A%[2]X: to=<u%[2]d@%[1]s>, relay=none, delay=0, delays=0/0/0/0, tls=none/!requiretls:noencryption, dsn=5.7.10, status=bounced (my configured TLS security level 'none' disables encryption)",
 		kind: "delivery", state: "!requiretls:noencryption", status: Bounced, requested: true, offered: 0, relay: "none"},
+	// Postfix 3.11.6 (interop/MATRIX.md): a violated TLS security level
+	// ("!verify") means the connection was not used, whatever slot 1 says.
+	{format: "smtp[1]: A%[2]X: to=<u%[2]d@%[1]s>, relay=mx1.%[1]s[192.0.2.1]:25, delay=1, delays=0/0/1/0, tls=!verify/requiretls:nocertmatch, dsn=4.7.5, status=deferred (Server certificate not verified)",
+		kind: "delivery", state: "!level/requiretls:nocertmatch", status: Deferred, requested: true, offered: 0, relay: "mx1.%s"},
+	{format: "smtp[1]: A%[2]X: to=<u%[2]d@%[1]s>, relay=mx1.%[1]s[192.0.2.1]:25, delay=1, delays=0/0/1/0, tls=!secure/requiretls?, dsn=4.7.4, status=deferred (TLS is required, but was not offered by host mx1.%[1]s[192.0.2.1])",
+		kind: "delivery", state: "!level/requiretls?", status: Deferred, requested: true, offered: -1, relay: "mx1.%s"},
+	{format: "smtp[1]: A%[2]X: to=<u%[2]d@%[1]s>, relay=mx1.%[1]s[192.0.2.1]:25, delay=1, delays=0/0/1/0, tls=!verify/!requiretls:nocertmatch, dsn=5.7.10, status=bounced (Sender requested REQUIRETLS, but no trusted server certificate was found. The last attempted server was mx1.%[1]s[192.0.2.1])",
+		kind: "delivery", state: "!requiretls:nocertmatch", status: Bounced, requested: true, offered: 0, relay: "mx1.%s"},
+	{format: "smtp[1]: A%[2]X: to=<u%[2]d@%[1]s>, relay=mx1.%[1]s[192.0.2.1]:25, delay=1, delays=0/0/1/0, tls=!verify, dsn=4.7.5, status=deferred (Server certificate not verified)",
+		kind: "delivery", state: NotRequested, status: Deferred, relay: "mx1.%s"},
 	{format: "smtp[1]: A%[2]X: to=<u%[2]d@%[1]s>, relay=mx1.%[1]s[192.0.2.1]:25, delay=1, delays=0/0/1/0, tls=may, dsn=2.0.0, status=sent (250 ok)",
 		kind: "delivery", state: NotRequested, status: Sent, relay: "mx1.%s"},
 	{format: "lmtp[2]: A%[2]X: to=<u%[2]d@%[1]s>, relay=store[private/lmtp], delay=1, delays=0/0/1/0, dsn=2.0.0, status=deliverable (ok)",
@@ -166,7 +176,8 @@ func TestTallySyntheticMaillog(t *testing.T) {
 		assert.NotEmpty(t, row.Meaning, row.Key)
 	}
 	assert.Equal(t, []string{"requiretls", "requiretls:nocertmatch", "!requiretls:nocertmatch", "!requiretls:none",
-		"requiretls:none", "!requiretls:nostarttls", "!requiretls:noencryption", "requiretls?", NotRequested,
+		"requiretls:none", "!requiretls:nostarttls", "!requiretls:noencryption",
+		"!level/requiretls:nocertmatch", "!level/requiretls?", "requiretls?", NotRequested,
 		"requiretls:nomatch"}, keys)
 	assert.Equal(t, "not a state Postfix 3.11 logs", rep.States[len(rep.States)-1].Meaning)
 }
@@ -316,10 +327,17 @@ func TestServerSupport(t *testing.T) {
 		{"!requiretls:noencryption", 0},
 		{"requiretls?", 0},
 		{"requiretls:nomatch", 0},
+		// After a violated TLS security level (Postfix 3.11.6).
+		{"!verify/requiretls:nocertmatch", 0},
+		{"!verify/requiretls?", -1},
+		{"!verify/!requiretls:nostarttls", -1},
+		{"!verify/!requiretls:nocertmatch", 0},
+		{"verify/requiretls:nocertmatch", +1},
 	}
 	for _, tt := range tests {
-		f, err := ParseFeature(tt.in)
+		fl, err := ParseField(tt.in)
 		require.NoError(t, err)
-		assert.Equal(t, tt.want, serverSupport(f), tt.in)
+		f, _ := fl.Lookup(RequireTLS)
+		assert.Equal(t, tt.want, serverSupport(f, levelViolated(fl)), tt.in)
 	}
 }

@@ -57,12 +57,12 @@ var cases = []demoCase{
 	{
 		title: "REQUIRETLS, server without STARTTLS", to: "mx-plaintext", level: policy.Enforce, requireTLS: true,
 		why:        "enforce: no STARTTLS offered; never sent in the clear, returned with 5.7.30 as Postfix does (checklist E18).",
-		wantStatus: tlsstatus.Bounced, wantTLS: "verify:none/!requiretls:nostarttls",
+		wantStatus: tlsstatus.Bounced, wantTLS: "!verify/!requiretls:nostarttls",
 	},
 	{
 		title: "REQUIRETLS, certificate does not verify", to: "mx-badcert", level: policy.Enforce, requireTLS: true,
 		why:        "enforce: the server announces REQUIRETLS, but its certificate is self-signed: returned with 5.7.10.",
-		wantStatus: tlsstatus.Bounced, wantTLS: "verify/!requiretls:nocertmatch",
+		wantStatus: tlsstatus.Bounced, wantTLS: "!verify/!requiretls:nocertmatch",
 	},
 	{
 		title: "TLS-Required: No, certificate fails", to: "mx-badcert", level: policy.Enforce,
@@ -71,9 +71,9 @@ var cases = []demoCase{
 		wantStatus: tlsstatus.Sent, wantTLS: "may", wantRET: smtp.DSNReturnFull,
 	},
 	{
-		title: "a bounce of a REQUIRETLS message", to: "mx-plaintext", level: policy.Enforce, requireTLS: true, nullSender: true,
-		why:        "empty reverse path: REQUIRETLS must not cause a bounce to be discarded (RFC 8689 Section 5).",
-		wantStatus: tlsstatus.Sent, wantTLS: "verify:none/requiretls:none",
+		title: "a bounce of a REQUIRETLS message", to: "mx-starttls", level: policy.Enforce, requireTLS: true, nullSender: true,
+		why:        "empty reverse path: no REQUIRETLS at the next hop must not cause a bounce to be discarded (RFC 8689 Section 5).",
+		wantStatus: tlsstatus.Sent, wantTLS: "verify/requiretls:none",
 	},
 	{
 		title: "monitor: REQUIRETLS, no REQUIRETLS at next hop", to: "mx-starttls", level: policy.Monitor, requireTLS: true,
@@ -126,10 +126,7 @@ func (l *lab) play(ctx context.Context, c demoCase) result {
 		Level:      c.level,
 		Host:       c.to,
 		Auth:       policy.AuthStaticPKIX, // a static next hop, certificate checked with PKIX
-		TLSLevel:   tlsstatus.Verify,
-	}
-	if policy.Evaluate(a).CapTLS { // TLS-Required: No caps TLS at "may"
-		a.Auth, a.TLSLevel = policy.AuthNone, tlsstatus.May
+		TLSLevel:   tlsstatus.Verify,      // policy caps it at "may" for TLS-Required: No
 	}
 	r := result{Number: n, Title: c.title, Why: c.why, Level: c.level.String(), Tag: a.Tag.String()}
 	d := &requiretls.Dialer{

@@ -21,8 +21,9 @@ func TestDemoText(t *testing.T) {
 	for _, want := range []string{
 		"tls=verify/requiretls, dsn=2.0.0, status=sent",
 		"tls=verify/!requiretls:none, dsn=5.7.30, status=bounced",
-		"tls=verify:none/!requiretls:nostarttls, dsn=5.7.30, status=bounced",
-		"tls=verify/!requiretls:nocertmatch, dsn=5.7.10, status=bounced",
+		"tls=!verify/!requiretls:nostarttls, dsn=5.7.30, status=bounced",
+		"tls=!verify/!requiretls:nocertmatch, dsn=5.7.10, status=bounced",
+		"tls=verify/requiretls:none, dsn=2.0.0, status=sent (250 2.0.0 OK: queued)\n   server: MAIL FROM had REQUIRETLS: false, RET=(none)",
 		"RET=HDRS",
 		"Content-Type: text/rfc822-headers",
 		"enforce would have decided bounce 5.7.30",

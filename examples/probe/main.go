@@ -10,10 +10,13 @@
 // TLS version, the certificate verdict, and one verdict line in the
 // notation of Postfix's tls= log field, for example
 //
-//	verdict: tls=verify/requiretls                 (exit status 0)
-//	verdict: tls=verify/!requiretls:nocertmatch    (certificate not verified)
-//	verdict: tls=verify/!requiretls:none           (no REQUIRETLS after TLS)
-//	verdict: tls=verify:none/!requiretls:nostarttls (no STARTTLS)
+//	verdict: tls=verify/requiretls                (exit status 0)
+//	verdict: tls=!verify/!requiretls:nocertmatch  (certificate not verified)
+//	verdict: tls=verify/!requiretls:none          (no REQUIRETLS after TLS)
+//	verdict: tls=!verify/!requiretls:nostarttls   (no STARTTLS)
+//
+// which is what Postfix 3.11 logs for those servers with
+// smtp_requiretls_policy = enforce and smtp_tls_security_level = verify.
 //
 // The certificate is checked with PKIX against -cafile (the system roots
 // if absent) and -servername (the host if absent), as a sender does for a
@@ -108,11 +111,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 
 	d := requiretls.Dialer{TLSConfig: c.tls, ImplicitTLS: c.implicitTLS, Timeout: c.timeout}
+	// Walk the whole session (opportunistic levels stop at nothing but a
+	// failed handshake), then judge its facts as enforce at TLS security
+	// level verify would.
 	conn, err := d.Dial(ctx, c.addr, policy.Attempt{
 		Tag:      policy.Required,
-		Level:    policy.Monitor,        // walk on; WouldEnforce has the verdict
+		Level:    policy.Opportunistic,
 		Auth:     policy.AuthStaticPKIX, // a name given by hand, checked with PKIX
-		TLSLevel: tlsstatus.Verify,
+		TLSLevel: tlsstatus.May,
 		Host:     c.tls.ServerName,
 	})
 	var pe *requiretls.PolicyError
@@ -126,13 +132,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "probe: %s, certificate name %s\n", c.addr, c.tls.ServerName)
 	if pe != nil {
-		// At the monitor level only a failed TLS handshake ends the
-		// session before MAIL FROM.
+		// At these levels only a failed TLS handshake ends the session
+		// before MAIL FROM.
 		fmt.Fprintf(stdout, "TLS: failed: %v\n", pe)
 		if rhe := (tls.RecordHeaderError{}); errors.As(pe, &rhe) {
 			fmt.Fprintln(stdout, "hint: the server answered in plaintext: probe without -implicit-tls to use STARTTLS")
 		}
-		return verdict(stdout, pe.Field(), pe.Decision.WouldEnforce)
+		return verdict(stdout, pe.Attempt)
 	}
 	defer conn.Close()
 
@@ -165,9 +171,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "probe: %s: QUIT: %v\n", c.addr, err)
 		return 2
 	}
-	// Slot 0 of the field is the TLS level as used; slot 1 what enforce
-	// would have logged for REQUIRETLS.
-	return verdict(stdout, conn.Field(), conn.Decision.WouldEnforce)
+	return verdict(stdout, conn.Attempt)
 }
 
 // speaksTLS reports whether addr completes a TLS handshake at once, as an
@@ -187,11 +191,13 @@ func speaksTLS(ctx context.Context, addr string, timeout time.Duration) bool {
 	return true
 }
 
-// verdict prints the tls= field enforce would have logged and returns the
-// exit status.
-func verdict(w io.Writer, field tlsstatus.Field, enforce policy.Outcome) int {
-	field = tlsstatus.Field{field[0], enforce.Feature}
-	fmt.Fprintf(w, "verdict: tls=%s\n", field)
+// verdict prints the tls= field that Postfix would log for the facts of a
+// under smtp_requiretls_policy enforce and smtp_tls_security_level verify,
+// and returns the exit status.
+func verdict(w io.Writer, a policy.Attempt) int {
+	a.Level, a.TLSLevel = policy.Enforce, tlsstatus.Verify
+	enforce := policy.Evaluate(a)
+	fmt.Fprintf(w, "verdict: tls=%s\n", policy.Field(a, enforce))
 	if enforce.Action == policy.SendRequireTLS {
 		fmt.Fprintln(w, "  a REQUIRETLS message can be delivered here under enforce")
 		return 0

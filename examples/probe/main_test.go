@@ -49,9 +49,9 @@ func TestProbeServer(t *testing.T) {
 			"certificate name 127.0.0.1", "verdict: tls=verify/requiretls\n"}},
 		{"R15 certificate not trusted", []string{"-servername", "localhost", selfSigned}, 1, []string{
 			"certificate: NOT verified, certificate-not-trusted: ", "(SHA-256 " + fp + ")", "  REQUIRETLS\n",
-			"verdict: tls=verify/!requiretls:nocertmatch\n", "5.7.10"}},
+			"verdict: tls=!verify/!requiretls:nocertmatch\n", "5.7.10"}},
 		{"R27.4 name does not match", []string{"-cafile", p.CAFile, "-servername", "other.test", starttls}, 1, []string{
-			"certificate: NOT verified, certificate-host-mismatch: ", "verdict: tls=verify/!requiretls:nocertmatch\n"}},
+			"certificate: NOT verified, certificate-host-mismatch: ", "verdict: tls=!verify/!requiretls:nocertmatch\n"}},
 		{"E22 implicit TLS to a STARTTLS port", []string{"-cafile", p.CAFile, "-implicit-tls", starttls}, 1, []string{
 			"TLS: failed", "hint: the server answered in plaintext: probe without -implicit-tls to use STARTTLS\n",
 			"verdict: tls=verify?/requiretls?\n"}},
@@ -97,7 +97,7 @@ func TestProbeWithoutREQUIRETLS(t *testing.T) {
 		want []string
 	}{
 		{"R16 STARTTLS without REQUIRETLS", &p.Cert, []string{"certificate: verified", "verdict: tls=verify/!requiretls:none\n", "5.7.30"}},
-		{"R13 no STARTTLS", nil, []string{"STARTTLS: not offered", "verdict: tls=verify:none/!requiretls:nostarttls\n", "5.7.30"}},
+		{"R13 no STARTTLS", nil, []string{"STARTTLS: not offered", "verdict: tls=!verify/!requiretls:nostarttls\n", "5.7.30"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			plain, _ := runtest.PlainServer(t, tc.cert)

@@ -37,15 +37,17 @@
 // # TLS to the next hop
 //
 // -tls-level is the TLS security level for the next hop, in Postfix's
-// words (it is slot 0 of the tls= log field), and sets the fact that
-// policy needs before connecting, [policy.Attempt.Auth]:
+// words ([policy.Attempt.TLSLevel], which policy enforces as Postfix does;
+// it is slot 0 of the tls= log field), and sets the fact that policy needs
+// before connecting, [policy.Attempt.Auth]:
 //
 //   - verify (default): the next hop is configured by hand, not found by an
 //     MX lookup (checklist E14), so a certificate that verifies with PKIX
 //     against -cafile (system roots if absent) and -servername (the next
 //     hop's host if absent) authenticates it: policy.AuthStaticPKIX. Every
-//     message then needs TLS and that certificate, except one with
-//     "TLS-Required: No" (RFC 8689 Section 4.2.2, Decision.CapTLS).
+//     message then needs TLS (else 4.7.4) and that certificate (else
+//     4.7.5), except one with "TLS-Required: No", for which policy caps the
+//     level at may and logs it so (RFC 8689 Section 4.2.2).
 //   - may: TLS when offered, no certificate check: policy.AuthNone. Under
 //     enforce a REQUIRETLS message then bounces before connecting.
 //   - none: no TLS: policy.AuthNoEncryption.
@@ -359,8 +361,8 @@ func (r *relay) attempt(ctx context.Context, m *message) result {
 		Auth:       r.auth,
 		TLSLevel:   r.tlsLevel,
 	}
-	// Until a decision is made, both slots are undecided ("requiretls?").
-	res := result{relay: "none", field: tlsstatus.Field{{Name: r.tlsLevel, Undecided: true}, policy.Evaluate(a).Feature}}
+	// Until a decision is made, both slots are undecided ("verify?/requiretls?").
+	res := result{relay: "none", field: policy.Field(a, policy.Evaluate(a))}
 
 	addrs, err := net.DefaultResolver.LookupHost(ctx, r.host)
 	if err != nil {
@@ -386,19 +388,6 @@ func (r *relay) attempt(ctx context.Context, m *message) result {
 	}
 	defer conn.Close()
 	res.relay, res.connected, res.field = peer, time.Now(), conn.Field()
-
-	// -tls-level verify holds for every message but one tagged
-	// "TLS-Required: No" (RFC 8689 Section 4.2.2: ignore the TLS policy).
-	if r.tlsLevel == tlsstatus.Verify && !conn.Decision.CapTLS {
-		switch {
-		case conn.TLS == nil:
-			conn.Quit()
-			return res.temporary(smtp.EnhancedCode{4, 7, 4}, "TLS is required, but was not offered by host "+res.relay)
-		case conn.CertErr != nil:
-			conn.Quit()
-			return res.temporary(smtp.EnhancedCode{4, 7, 5}, "Server certificate not verified: "+conn.CertErr.Error())
-		}
-	}
 
 	// Conn.Mail adds REQUIRETLS when the policy decided so, and RET=HDRS
 	// when a REQUIRETLS message goes without it.

@@ -176,7 +176,12 @@ func TestRelayTLSLevel(t *testing.T) {
 	require.Len(t, ds, 2)
 	assert.Equal(t, tlsstatus.Deferred, ds[0].Status)
 	assert.Contains(t, ds[0].Reason, "Server certificate not verified")
+	assert.Equal(t, "4.7.5", ds[0].DSN)
+	assert.Equal(t, "!verify", ds[0].TLS.String(), "Postfix: level verify not met, connection not used")
 	assert.Equal(t, tlsstatus.Sent, ds[1].Status)
+	// Issue 15 item 2: the certificate of the TLS-Required: No message was
+	// not checked, so its level is may, not verify (Postfix caps it so).
+	assert.Equal(t, "may", ds[1].TLS.String())
 }
 
 // TestRelayTLSLevelMayUnderEnforce: with no way to authenticate the next
