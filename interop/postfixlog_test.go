@@ -101,27 +101,36 @@ func countIndependently(t *testing.T, lines []string) independentCount {
 		default:
 			c.other++
 		}
-		state := tlsstatus.NotRequested
+		state, level := tlsstatus.NotRequested, ""
 		if f := tlsRE.FindStringSubmatch(l); f == nil {
 			c.noTLS++
 		} else {
 			for _, slot := range strings.Split(f[1], "/") {
 				name, _, _ := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(slot, "!"), "?"), ":")
-				if name == "requiretls" {
+				switch {
+				case name == "requiretls":
 					state = slot
+				case level == "":
+					level = slot
 				}
 			}
 		}
-		c.states[state]++
 		if state != tlsstatus.NotRequested {
+			// After a violated TLS security level ("!verify/...") a
+			// REQUIRETLS slot that is no violation itself has a row of its
+			// own: the connection was not used.
+			if strings.HasPrefix(level, "!") && !strings.HasPrefix(state, "!") {
+				state = "!level/" + state
+			}
 			c.requested++
 			switch state {
 			case "requiretls", "requiretls:nocertmatch":
 				c.offered++
-			case "requiretls:none", "!requiretls:none", "!requiretls:nostarttls":
+			case "requiretls:none", "!requiretls:none", "!requiretls:nostarttls", "!level/requiretls?":
 				c.notOffered++
 			}
 		}
+		c.states[state]++
 	}
 	return c
 }
