@@ -310,7 +310,7 @@ func TestPostfixDSN(t *testing.T) {
 			var ours bytes.Buffer
 			envl, err := dsn.Compose(&ours, &dsn.Report{
 				From: "MAILER-DAEMON@ours.interop.test", To: from, ReportingMTA: "dns; ours.interop.test",
-				RequireTLS: tc.requireTLS, Ret: dsn.RetFull,
+				RequireTLS: tc.requireTLS, Ret: dsn.RetFull, SMTPUTF8: tc.utf8,
 				Recipients: []dsn.Recipient{{
 					FinalRecipient: "rfc822;" + tc.rcpt, Action: dsn.ActionFailed, Status: ds.Get("Status"),
 					RemoteMTA: ds.Get("Remote-MTA"), DiagnosticCode: ds.Get("Diagnostic-Code"),
