@@ -14,7 +14,7 @@ var fuzzSeeds = []string{
 	"inline:{{.example=disable},{.foo.example=enforce},{bar.foo.example=opportunistic+starttls}}, opportunistic",
 	"nonsense, inline:{{a=b}}",
 	"fail:whatever enforce",
-	`regexp:{{/^foo\.example$/ enforce}}, opportunistic`,
+	`regexp:{{/^foo\.example$$/ enforce}}, opportunistic`,
 	"inline:{{foo.example = hash:/no/where}}",
 	"inline:{{foo.example = foo bar}}",
 	"inline:{{foo.xn--1xa.example = opportunistic}} disable",
@@ -74,7 +74,7 @@ func FuzzLookup(f *testing.F) {
 		hops = append(hops, g...)
 	}
 	hops = append(hops, malformedNextHops...)
-	for _, s := range append(fuzzSeeds, spellingPolicy, `regexp:{{/^bank\.example$/ enforce}}, cidr:{{::ffff:192.0.2.0/120 enforce}}, disable`) {
+	for _, s := range append(fuzzSeeds, spellingPolicy, `regexp:{{/^bank\.example$$/ enforce}}, cidr:{{192.0.2.0/24 enforce}}, disable`) {
 		for _, h := range hops {
 			f.Add(s, h)
 		}
