@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,7 +30,7 @@ import (
 const (
 	tarballName   = "postfix-3.11.6-src.tar.gz"
 	tarballSHA256 = "0409f07144b71d7bf809116b0c50d5a351cf0a2d15e3a45be9cd452ec900357e"
-	generated     = 4000
+	generated     = 5000
 )
 
 // pcase is one policy string with the parameters it may refer to, the
@@ -72,6 +73,9 @@ func TestPostfixPolicyDifferential(t *testing.T) {
 			continue
 		case err != nil:
 			classes[refusalClass(err, v)]++
+			continue
+		case v.refused != "" && failsEveryLookup(p, c.queries):
+			classes["divergence: table Postfix cannot open at start-up (fatal): every lookup is error"]++
 			continue
 		case v.refused != "":
 			t.Errorf("%q: Postfix refuses it (%s), policy.Parse accepts it as %q", c.policy, v.refused, p)
@@ -133,14 +137,27 @@ func refusalClass(err error, v verdict) string {
 	if errors.As(err, &pe) {
 		msg = pe.Msg
 	}
-	if i := strings.IndexAny(msg, "\":"); i > 0 {
-		msg = msg[:i]
+	if strings.HasPrefix(msg, "in ") {
+		msg = "in a table file: " + msg[strings.Index(msg, ": ")+2:]
 	}
+	msg = quoted.ReplaceAllString(msg, "…")
 	how := "Postfix accepts"
 	if len(v.warnings) > 0 {
-		how = "Postfix warns and drops it"
+		how = "Postfix warns and drops the rule"
 	}
 	return "divergence: refused by Parse, " + how + ": " + strings.TrimSpace(msg)
+}
+
+var quoted = regexp.MustCompile(`"(\\.|[^"\\])*"`)
+
+// failsEveryLookup reports whether p defers every well-formed next hop.
+func failsEveryLookup(p *policy.Policy, qs []string) bool {
+	for _, q := range qs {
+		if l := p.Lookup(q); l != policy.ConfigError && policy.New(policy.Atom(policy.Disable)).Lookup(q) != policy.Enforce {
+			return false
+		}
+	}
+	return true
 }
 
 // lookupClass names a documented lookup divergence, or "" for a defect.
@@ -244,7 +261,12 @@ func runHarness(t *testing.T, bin, dir string, cases []pcase) []verdict {
 	var in bytes.Buffer
 	for _, c := range cases {
 		for name, content := range c.files {
-			require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644))
+			path := filepath.Join(dir, name)
+			require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
+			// Postfix reads a table file again, after a second, when it
+			// was changed in the second it was opened.
+			past := time.Now().Add(-time.Hour)
+			require.NoError(t, os.Chtimes(path, past, past))
 		}
 		fmt.Fprintf(&in, "P %s\n", hexOf(c.policy))
 		for k, v := range c.vars {
@@ -271,6 +293,7 @@ func runHarness(t *testing.T, bin, dir string, cases []pcase) []verdict {
 		switch tag {
 		case "W":
 			v.warnings = append(v.warnings, string(text))
+		case "L":
 		case "F", "X":
 			v.refused = string(text)
 		case "R":
@@ -303,7 +326,9 @@ var commonQueries = []string{
 	"b\u00fccher.example", "xn--bcher-kva.example", "a..b", "1.2.3", "",
 }
 
-func queries(extra ...string) []string { return append(append([]string(nil), commonQueries...), extra...) }
+func queries(extra ...string) []string {
+	return append(append([]string(nil), commonQueries...), extra...)
+}
 
 // handWritten are the cases of Postfix's smtp_reqtls_policy_test.c
 // (written as main.cf values: "$$" for a regexp anchor), and one or more
@@ -379,6 +404,28 @@ func handWritten(dir string) []pcase {
 	} {
 		add(s)
 	}
+	// Tables in files (issue 18 part 1): Postfix reads them itself, Parse
+	// through ParseOptions.ReadFile.
+	for _, f := range []struct{ name, content, policy string }{
+		{"th1", "foo.example disable\n.example opportunistic\n# comment\nbar.foo.example\n  enforce\n", "texthash:%s, opportunistic+starttls"},
+		{"th2", "FOO.Example disable\n", "texthash:%s"},
+		{"th3", "foo.example\n", "texthash:%s"},
+		{"th4", "foo.example. disable\n", "texthash:%s"},
+		{"th5", " foo.example disable\n", "texthash:%s"},
+		{"th6", "foo.example disable\nfoo.example enforce\n", "texthash:%s"},
+		{"th7", "b\u00fccher.example disable\n", "texthash:%s"},
+		{"cf1", "192.0.2.0/24 disable\n!10.0.0.0/8 opportunistic\n", "cidr:%s"},
+		{"cf2", "# c\n2001:db8::/32\n  disable\n", "cidr:%s, enforce"},
+		{"rf1", "/^foo\\.example$/ disable\n!/^bar/ opportunistic\n", "regexp:%s"},
+		{"rf2", "#foo# disable\n", "regexp:%s"},
+		{"pf1", "/^foo\\.example$/ disable\n/(?=x)/ enforce\n", "pcre:%s"},
+		{"pf2", "/^FOO/ disable\n", "pcre:%s, opportunistic"},
+		{"hash", "foo.example disable\n", "hash:%s"},
+	} {
+		path := filepath.Join(dir, f.name)
+		out = append(out, pcase{policy: fmt.Sprintf(f.policy, path), files: map[string]string{f.name: f.content}, queries: queries()})
+	}
+	out = append(out, pcase{policy: "texthash:" + filepath.Join(dir, "missing"), queries: queries()})
 	return out
 }
 
@@ -399,6 +446,8 @@ var (
 func generate(dir string, n int, seed uint64) []pcase {
 	r := rand.New(rand.NewPCG(seed, seed))
 	pick := func(s []string) string { return s[r.IntN(len(s))] }
+	var files map[string]string // of the case being made
+	nfiles := 0
 	rules := func(f func() string) string {
 		var parts []string
 		for range 1 + r.IntN(4) {
@@ -407,7 +456,7 @@ func generate(dir string, n int, seed uint64) []pcase {
 		return strings.Join(parts, pick([]string{", ", " ", ","}))
 	}
 	item := func() string {
-		switch r.IntN(7) {
+		switch r.IntN(8) {
 		case 0:
 			return pick(genAtoms)
 		case 1, 2:
@@ -418,17 +467,27 @@ func generate(dir string, n int, seed uint64) []pcase {
 			return "regexp:{" + rules(func() string { return pick(genRegexps) + pick(genFlags) + " " + pick(genValues) }) + "}"
 		case 5:
 			return "pcre:{" + rules(func() string { return pick(genRegexps) + pick(genPFlags) + " " + pick(genValues) }) + "}"
-		default:
+		case 6:
 			return "static:{" + pick(genValues) + "}"
+		default:
+			nfiles++
+			name := fmt.Sprintf("gen%d", nfiles)
+			var lines []string
+			for range 1 + r.IntN(4) {
+				lines = append(lines, pick(genKeys)+pick([]string{" ", "\t", "  "})+pick(genValues))
+			}
+			files[name] = strings.Join(lines, "\n") + "\n"
+			return "texthash:" + filepath.Join(dir, name)
 		}
 	}
 	out := make([]pcase, n)
 	for i := range out {
+		files = map[string]string{}
 		var items []string
 		for range 1 + r.IntN(3) {
 			items = append(items, item())
 		}
-		out[i] = pcase{policy: strings.Join(items, pick(genSeps)), queries: queries()}
+		out[i] = pcase{policy: strings.Join(items, pick(genSeps)), files: files, queries: queries()}
 	}
 	return out
 }

@@ -10,7 +10,8 @@
  *   Q <next hop>        a query, as smtp(8) passes it (any number)
  *   E                   end of this case
  * Output per case, from a forked child so that a fatal error ends only it:
- *   W <text>            a warning Postfix logged (hex)
+ *   W <text>            a warning Postfix logged while parsing (hex)
+ *   L <text>            a warning Postfix logged while looking up (hex)
  *   F <text>            a fatal error (hex)
  *   X <text>            a main.cf error before the parser ran (hex)
  *   R <n> <n> ...       one verdict per query: 3 enforce, 2
@@ -48,10 +49,14 @@ static void put_hex(const char *tag, const char *s)
     fputc('\n', stdout);
 }
 
+static int in_eval;			/* warnings now come from lookups */
+
 static void output(int level, const char *text)
 {
-    put_hex(level >= MSG_ERROR ? "F" : "W", text);
+    put_hex(level >= MSG_ERROR ? "F" : in_eval ? "L" : "W", text);
     fflush(stdout);
+    if (level >= MSG_FATAL)			/* msg_fatal() would sleep 1 s */
+	_exit(1);
 }
 
 static char *unhex(const char *s, size_t *len)
@@ -108,6 +113,7 @@ static void run_case(const char *policy, HTABLE *vars, ARGV *queries)
     VSTRING_RESET(line);
     VSTRING_TERMINATE(line);
     p = smtp_reqtls_policy_parse("smtp_requiretls_policy", vstring_str(expanded));
+    in_eval = 1;
     for (i = 0; i < queries->argc; i++)
 	vstring_sprintf_append(line, " %d", smtp_reqtls_policy_eval(p, queries->argv[i]));
     printf("R%s\n", vstring_str(line));
