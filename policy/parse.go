@@ -43,39 +43,66 @@ type ParseOptions struct {
 // lmtp_requiretls_policy parameter, as written in main.cf:
 //
 //   - continuation lines start with whitespace; lines that are empty or
-//     whose first non-space character is "#" are ignored;
+//     whose first non-space character is "#" are ignored, except the first
+//     (in main.cf it follows "name =");
 //   - $name, ${name}, $(name) and ${domain_to_ascii{...}} are expanded
-//     through opts.Vars; "$$" is a literal "$", and so is a "$" not
-//     followed by a name, "{" or "(" (so regexp anchors need no escaping);
+//     through opts.Vars; "$$" is a literal "$" (so a regexp anchor is
+//     written "$$", as in main.cf); any other "$" is an error, as in
+//     Postfix ("empty macro name");
 //   - items are separated by whitespace or commas; "{...}" groups are kept
 //     whole;
-//   - an item is an action atom (case-insensitive; see [ParseLevel]) or a
-//     table "type:{...}": inline:{ {key = value} ... } (or key=value),
-//     cidr:{ {prefix action} ... }, regexp:{ {/pattern/flags action} ... }.
+//   - an item is an action atom (case-insensitive; see [ParseLevel]; any
+//     other word parses and looks up as [ConfigError], as in Postfix) or a
+//     table "type:name": inline:{ {key = value} ... } (or key=value),
+//     static:{value} or static:value, cidr:{ {[!]prefix action} ... },
+//     regexp:{ {[!]/pattern/flags action} ... },
+//     pcre:{ {[!]/pattern/flags action} ... }, and from files read through
+//     opts.ReadFile, texthash:/path and cidr:, regexp: or pcre: with a path.
 //
-// Differences from Postfix, all failing closed:
-//   - an atom made of characters no atom has is a syntax error; an unknown
-//     atom that looks like one parses and looks up as [ConfigError], as in
-//     Postfix (which finds it only at lookup time);
-//   - other table types (hash:, lmdb:, pcre:, fail:, ...) and tables in files
-//     parse, but every lookup in them gives [ConfigError], as Postfix does
-//     for a table it cannot open: this package does no I/O;
-//   - inline keys are normalised as [Policy.Lookup] normalises next hops
-//     (lower case, no trailing dot, U-labels to A-labels, canonical IP
-//     addresses), so that they can match; a key that is not a host name,
-//     ".parent" domain or IP address is an error wrapping [ErrIDN] (Postfix
-//     keeps it, and it never matches); a duplicate inline key is an error;
-//   - regexp: uses Go's RE2, not POSIX regular expressions: no
-//     back-references, no \< \>, Perl classes such as \d are available;
-//     the only flag is "m"; "x", if/endif and $n substitution are not
-//     supported; and "i" (case-sensitive matching) is refused, because
-//     patterns see the next hop normalised to lower case ([Policy.Lookup]);
-//   - a cidr: rule is "{prefix action}" with a network address prefix or a
-//     single address; "!" negation is not supported.
+// Parse refuses, with an error naming the construct, what it cannot read
+// exactly as Postfix 3.11.6 would, so a policy never means a different
+// table here than in Postfix (interop/postfixpolicy checks this against
+// Postfix's own parser):
 //
-// Errors wrap [ErrSyntax], [ErrUndefined], [ErrIDN] or [ErrTooLarge] in a
-// *[ParseError]; offsets refer to the input after $name expansion, which is
-// the input itself when it has no "$".
+//   - other table types (hash:, lmdb:, fail:, ...) parse, but every lookup
+//     in them gives [ConfigError], as Postfix does for a table it cannot
+//     open (where Postfix cannot open one at start-up it stops instead);
+//   - an inline or texthash key must be a host name, ".parent" domain or IP
+//     address in the form Postfix compares with the next hop: lower-case
+//     ASCII (A-labels), no trailing dot, canonical IP address text (RFC
+//     5952), not IPv4-mapped. Postfix never matches "bücher.example",
+//     "a.example." or "2001:DB8:0::1" against the next hops [Policy.Lookup]
+//     passes on, so such a key is an error wrapping [ErrIDN] that gives the
+//     form to write; so is a key nothing could match. A duplicate key is an
+//     error (Postfix warns and keeps one);
+//   - a cidr: rule is "[!]prefix action" with a network address prefix or a
+//     single address, not IPv4-mapped (Postfix matches those only against
+//     IPv6 next hops, which Lookup passes on as IPv4); IF/ENDIF blocks are
+//     not supported;
+//   - regexp: is read with Go's RE2, refusing what POSIX (glibc) and RE2
+//     read differently: escapes other than of punctuation and \w \W \s \S
+//     \b \B, a backslash in a bracket expression, "(?" and "{,". The only
+//     flag is "m";
+//   - pcre: is read with RE2, refusing each construct RE2 cannot express
+//     (backreferences, lookahead and lookbehind, atomic groups, possessive
+//     quantifiers, recursion and subroutine calls, conditionals, \C, \K, verbs
+//     (*...), \v \h \R \X \N, inline options that unset flags, {,n}). Flags:
+//     "A" anchors the pattern; "m", "s", "E", "U", "X" cannot change whether
+//     a next hop matches; "x" is refused;
+//   - the regexp and pcre flag "i" (case-sensitive matching) is refused,
+//     because patterns see the next hop normalised to lower case
+//     ([Policy.Lookup]); so is a rule that starts with "#", which Postfix
+//     reads as a comment line;
+//   - a rule Postfix would skip with a warning (a bad pattern, host bits in
+//     a cidr prefix, an unknown flag) is an error;
+//   - an undefined $name is an error wrapping [ErrUndefined] (Postfix
+//     silently expands it to nothing), and so is a ${name?...} or
+//     ${name:...} expansion.
+//
+// Errors wrap [ErrSyntax], [ErrUndefined], [ErrIDN], [ErrTooLarge] or
+// [ErrTable] in a *[ParseError]; offsets refer to the input after $name
+// expansion, which is the input itself when it has no "$", or, for an
+// error in a table file, to the file's content.
 func Parse(s string, opts *ParseOptions) (*Policy, error) {
 	if len(s) > MaxPolicySize {
 		return nil, &ParseError{Input: s, Offset: MaxPolicySize, Err: ErrTooLarge, Msg: "policy longer than 1 MiB"}

@@ -382,7 +382,11 @@ func handWritten(dir string) []pcase {
 		"pcre:{{/oo/A disable}}", "pcre:{{/foo/q disable}}", `pcre:{{/\d/ disable}}`, `pcre:{{/^(.)\1/ disable}}`,
 		"pcre:{{/foo(?=\\.)/ disable}}", "pcre:{{/(?<!x)foo/ disable}}", "pcre:{{/(?>foo)/ disable}}",
 		"pcre:{{/fo*+/ disable}}", `pcre:{{/\C/ disable}}`, "pcre:{{/(?R)?/ disable}}", "pcre:{{/(?i)foo/ disable}}",
-		"pcre:{{/(?-i)FOO/ disable}}", "pcre:{{/x{,3}/ disable}}", `pcre:{{/\Afoo/ disable}}`, `pcre:{{/\.example\z/ disable}}`,
+		"pcre:{{/(?-i)FOO/ disable}}", "pcre:{{/x{,3}/ disable}}", "pcre:{{/oo/A disable}, {/fo/A opportunistic}}",
+		`pcre:{{/\Afoo\Q.\E/ disable}}`, "pcre:{{/(a)?(?(1)b|c)/ disable}}", "pcre:{{/(*UTF)foo/ disable}}", `pcre:{{/a\Kb/ disable}}`,
+		`pcre:{{/foo\v/ disable}}`, "pcre:{{/(foo)(?1)/ disable}}", "pcre:{{/foo/msEUX disable}}", `regexp:{{/[\.]/ disable}}`,
+		"regexp:{{/(?i)foo/ disable}}", "cidr:{{!2001:db8::/32 disable}}", "cidr:{{if 10.0.0.0/8}, {endif}}", "static:{a}b",
+		"static:opportunistic", "static:{hash:/x}", "lmdb:/etc/postfix/x, disable", "#, {enforce}", "cidr:", `pcre:{{/\Afoo/ disable}}`, `pcre:{{/\.example\z/ disable}}`,
 		`pcre:{{/\Qfoo.\E/ disable}}`, "pcre:{{/(/ disable}}",
 		// static
 		"static:{disable}", "static:{ disable }", "static:disable", "static:{foo bar}", "static:{}", "static:{disable, enforce}",
