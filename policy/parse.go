@@ -94,7 +94,11 @@ type ParseOptions struct {
 //     ([Policy.Lookup]); so is a rule that starts with "#", which Postfix
 //     reads as a comment line;
 //   - a rule Postfix would skip with a warning (a bad pattern, host bits in
-//     a cidr prefix, an unknown flag) is an error;
+//     a cidr prefix, an unknown flag, a rule without action, a table file
+//     line without key and value, or a continuation line first) is an error;
+//   - so are text Postfix reads in its own way: control characters (Postfix
+//     stops at a NUL), unbalanced braces, an inline entry without key or
+//     with a brace in its value;
 //   - an undefined $name is an error wrapping [ErrUndefined] (Postfix
 //     silently expands it to nothing), and so is a ${name?...} or
 //     ${name:...} expansion.

@@ -58,6 +58,8 @@ func TestParseTables(t *testing.T) {
 		{"regexp file: $ is literal there", "regexp:regexp", []query{{"foo.example", disable}, {"x.foo.example", enforce}}},
 		{"table type we cannot open", "lmdb:/etc/postfix/x, disable", []query{{"foo.example", errLevel}}},
 		{"unknown atoms of any characters look up as error", "#, {enforce}", []query{{"foo.example", errLevel}}},
+		{"a # on the first line is text, not a comment (it follows \"name =\")", "# disable\n  enforce", []query{{"foo.example", errLevel}}},
+		{"a # on a later line starts a comment", "opportunistic\n# disable\n", []query{{"foo.example", opp}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
