@@ -66,6 +66,7 @@ type config struct {
 	addr, host  string
 	tls         *tls.Config
 	implicitTLS bool
+	conformance bool
 	timeout     time.Duration
 }
 
@@ -74,16 +75,17 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	cafile := fs.String("cafile", "", "trusted CA certificates `file` (PEM); default: the system roots")
 	servername := fs.String("servername", "", "`name` the certificate must match; default: the host")
 	implicitTLS := fs.Bool("implicit-tls", false, "start TLS at connection time (RFC 8314, port 465) instead of STARTTLS")
+	conformance := fs.Bool("conformance", false, "check the server against RFC 8689 instead: six PASS/FAIL/SKIP lines (never sends mail)")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up on a server that does not answer within this `duration`")
 	if err := cli.Parse(fs, args, stdout,
 		"usage: probe [flags] host:port\n\nDoes this server support REQUIRETLS (RFC 8689)? Never sends mail. Flags:",
-		"\nExit status: 0 a REQUIRETLS message could be delivered there under enforce,\n1 it could not, 2 usage error or server unreachable."); err != nil {
+		"\nExit status: 0 a REQUIRETLS message could be delivered there under enforce\n(with -conformance: no check failed and REQUIRETLS works after TLS),\n1 it could not (a check failed), 2 usage error or server unreachable."); err != nil {
 		return nil, err // reported by run, on one line
 	}
 	if fs.NArg() != 1 {
 		return nil, errors.New("want one host:port argument")
 	}
-	c := &config{addr: fs.Arg(0), implicitTLS: *implicitTLS, timeout: *timeout}
+	c := &config{addr: fs.Arg(0), implicitTLS: *implicitTLS, conformance: *conformance, timeout: *timeout}
 	host, port, err := net.SplitHostPort(c.addr)
 	if err != nil {
 		return nil, err
@@ -105,6 +107,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c, err := parseFlags(args, stdout)
 	if err != nil {
 		return cli.UsageError(stderr, "probe", err) // 0 after -h
+	}
+	if c.conformance {
+		return conform(ctx, c, stdout, stderr)
 	}
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
