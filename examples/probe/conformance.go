@@ -63,11 +63,36 @@ func (r result) String() string {
 // client would refuse to send REQUIRETLS without the keyword, and cannot
 // send a value or a duplicate.
 type session struct {
-	conn net.Conn
-	text *textproto.Conn
-	stop func() bool // ends the close-on-cancel of the context
-	ehlo []string    // the last EHLO reply, one line each
+	conn   net.Conn
+	text   *textproto.Conn
+	stop   func() bool // ends the close-on-cancel of the context
+	ehlo   []string    // the last EHLO reply, one line each
+	closed bool
 }
+
+// maxRead bounds what the probe reads from one connection, so that a
+// server cannot make it use unbounded memory with an endless reply. The
+// replies it reads are a few kilobytes at most.
+const maxRead = 1 << 20
+
+var errTooMuch = fmt.Errorf("the server sent more than %d bytes on one connection", maxRead)
+
+// limited is a connection that returns errTooMuch once left bytes are read.
+type limited struct {
+	net.Conn
+	left int
+}
+
+func (l *limited) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, errTooMuch
+	}
+	n, err := l.Conn.Read(p[:min(len(p), l.left)])
+	l.left -= n
+	return n, err
+}
+
+func newText(c net.Conn) *textproto.Conn { return textproto.NewConn(&limited{c, maxRead}) }
 
 // reply is one SMTP reply.
 type reply struct {
@@ -101,7 +126,7 @@ func dialSession(ctx context.Context, c *config) (*session, error) {
 		}
 		conn = tc
 	}
-	s := &session{conn: conn, text: textproto.NewConn(conn), stop: context.AfterFunc(ctx, func() { conn.Close() })}
+	s := &session{conn: conn, text: newText(conn), stop: context.AfterFunc(ctx, func() { conn.Close() })}
 	r, err := s.read()
 	if err == nil && r.code != 220 {
 		err = fmt.Errorf("server refuses the session: %s", r)
@@ -159,6 +184,7 @@ func (s *session) offers(kw string) bool {
 // startTLS runs STARTTLS and the EHLO after it. A server that does not
 // offer STARTTLS, refuses it or fails the handshake gives the reason in
 // why, and err stays nil: that is a finding, not a broken connection.
+// After a failed handshake the connection is closed: no SMTP can follow.
 func (s *session) startTLS(c *config) (why string, err error) {
 	if !s.offers("STARTTLS") {
 		return "STARTTLS not offered", nil
@@ -172,9 +198,10 @@ func (s *session) startTLS(c *config) (why string, err error) {
 	}
 	tc := tls.Client(s.conn, c.tls)
 	if err := tc.Handshake(); err != nil {
+		s.close()
 		return fmt.Sprintf("TLS handshake failed: %v", err), nil
 	}
-	s.conn, s.text = tc, textproto.NewConn(tc)
+	s.conn, s.text = tc, newText(tc)
 	return "", s.hello()
 }
 
@@ -199,8 +226,11 @@ func (s *session) quit() error {
 }
 
 func (s *session) close() {
-	s.stop()
-	s.conn.Close()
+	if !s.closed {
+		s.closed = true
+		s.stop()
+		s.conn.Close()
+	}
 }
 
 // dialTLS opens a session and starts TLS on it (nothing to start with
@@ -210,11 +240,10 @@ func dialTLS(ctx context.Context, c *config) (s *session, why string, err error)
 		return s, "", err
 	}
 	if why, err = s.startTLS(c); err != nil || why != "" {
-		if err == nil {
+		if err == nil && !s.closed {
 			err = s.quit()
-		} else {
-			s.close()
 		}
+		s.close()
 		return nil, why, err
 	}
 	return s, "", nil

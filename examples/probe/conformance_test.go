@@ -94,6 +94,9 @@ func TestConformanceRealServers(t *testing.T) {
 		{"E5 go-smtp EnableREQUIRETLS", append(trust, goSMTPServer(t, &p.Cert)),
 			[]string{pass, fail, pass, fail, fail, pass},
 			[]string{"FAIL 2. MAIL FROM:<> REQUIRETLS refused without TLS: answered 250 ", "[RFC 8689 Section 2: "}},
+		{"R15 certificate not trusted", []string{"-conformance", "-servername", "other.test", starttls},
+			[]string{pass, pass, skip, skip, skip, skip},
+			[]string{"SKIP 3. REQUIRETLS offered after TLS: TLS handshake failed: tls: failed to verify certificate: "}},
 		{"R13 go-smtp without STARTTLS", append(trust, goSMTPServer(t, nil)),
 			[]string{pass, fail, skip, skip, skip, skip},
 			[]string{"SKIP 3. REQUIRETLS offered after TLS: STARTTLS not offered: no TLS session to check"}},
@@ -308,15 +311,17 @@ func TestConformanceUnreachable(t *testing.T) {
 			return conforming(underTLS, line)
 		}}
 	starttls, _ := exampleServer.Start(t, "-cert", p.CertFile, "-key", p.KeyFile)
-	closed := runtest.Closed(t)
+	closed, dropped, silent := runtest.Closed(t), drops.start(t, p.Cert), runtest.Silent(t)
+	endless := endlessEHLO(t)
 	for _, tc := range []struct {
 		name string
 		args []string
 		want string
 	}{
 		{"connection refused", []string{closed}, "probe: " + closed + ": connect: dial tcp " + closed + ": connect: connection refused"},
-		{"server stops answering", []string{drops.start(t, p.Cert)}, "probe: 127.0.0.1:"},
-		{"silent server", []string{"-timeout", "1s", runtest.Silent(t)}, "probe: 127.0.0.1:"},
+		{"server stops answering", []string{dropped}, "probe: " + dropped + ": MAIL FROM:<> REQUIRETLS=x: EOF"},
+		{"silent server", []string{"-timeout", "1s", silent}, "probe: " + silent + ": greeting: "},
+		{"endless EHLO reply", []string{endless}, "probe: " + endless + ": greeting: EHLO localhost: the server sent more than 1048576 bytes on one connection"},
 		{"E22 implicit TLS to a STARTTLS port", []string{"-implicit-tls", starttls}, "probe: " + starttls + ": TLS handshake: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -325,4 +330,34 @@ func TestConformanceUnreachable(t *testing.T) {
 			assert.NotContains(t, stdout, "conformance:")
 		})
 	}
+}
+
+// endlessEHLO is a server that greets and then answers EHLO with a reply
+// that never ends.
+func endlessEHLO(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.Write([]byte("220 endless.test\r\n"))
+				bufio.NewReader(c).ReadString('\n')
+				c.Write([]byte("250-endless.test\r\n"))
+				line := []byte("250-" + strings.Repeat("X", 1000) + "\r\n")
+				for {
+					if _, err := c.Write(line); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
 }
