@@ -161,9 +161,15 @@ func (s *session) cmd(line string) (reply, error) {
 	return r, nil
 }
 
+// conformanceHelo is the EHLO name of -conformance sessions. It tells
+// them apart in the server's log from the other probe's ("localhost"),
+// and is a fully qualified name in a reserved domain (RFC 6761 Section
+// 6.3), which servers that refuse a bare "localhost" accept.
+const conformanceHelo = "conformance.localhost"
+
 // hello says EHLO and keeps the reply.
 func (s *session) hello() error {
-	r, err := s.cmd("EHLO localhost")
+	r, err := s.cmd("EHLO " + conformanceHelo)
 	if err == nil && r.code != 250 {
 		err = fmt.Errorf("EHLO: %s", r)
 	}

@@ -279,7 +279,7 @@ func TestConformanceScripted(t *testing.T) {
 			assert.Len(t, sessions, tc.nConns, "%q", sessions)
 			for _, cmds := range sessions {
 				require.NotEmpty(t, cmds)
-				assert.Equal(t, "EHLO localhost", cmds[0])
+				assert.Equal(t, "EHLO conformance.localhost", cmds[0])
 				assert.Contains(t, []string{"QUIT", "tls QUIT"}, cmds[len(cmds)-1], "QUIT at the end: %q", cmds)
 				mails := 0
 				for i, c := range cmds {
@@ -321,7 +321,7 @@ func TestConformanceUnreachable(t *testing.T) {
 		{"connection refused", []string{closed}, "probe: " + closed + ": connect: dial tcp " + closed + ": connect: connection refused"},
 		{"server stops answering", []string{dropped}, "probe: " + dropped + ": MAIL FROM:<> REQUIRETLS=x: EOF"},
 		{"silent server", []string{"-timeout", "1s", silent}, "probe: " + silent + ": greeting: "},
-		{"endless EHLO reply", []string{endless}, "probe: " + endless + ": greeting: EHLO localhost: the server sent more than 1048576 bytes on one connection"},
+		{"endless EHLO reply", []string{endless}, "probe: " + endless + ": greeting: EHLO conformance.localhost: the server sent more than 1048576 bytes on one connection"},
 		{"E22 implicit TLS to a STARTTLS port", []string{"-implicit-tls", starttls}, "probe: " + starttls + ": TLS handshake: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
