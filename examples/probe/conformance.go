@@ -128,15 +128,17 @@ func dialSession(ctx context.Context, c *config) (*session, error) {
 	}
 	s := &session{conn: conn, text: newText(conn), stop: context.AfterFunc(ctx, func() { conn.Close() })}
 	r, err := s.read()
-	if err == nil && r.code != 220 {
-		err = fmt.Errorf("server refuses the session: %s", r)
-	}
-	if err == nil {
+	switch {
+	case err != nil:
+		err = fmt.Errorf("greeting: %w", err)
+	case r.code != 220:
+		err = fmt.Errorf("greeting: the server refuses the session: %s", r)
+	default:
 		err = s.hello()
 	}
 	if err != nil {
 		s.close()
-		return nil, fmt.Errorf("greeting: %w", err)
+		return nil, err
 	}
 	return s, nil
 }

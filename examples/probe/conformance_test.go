@@ -116,6 +116,7 @@ func TestConformanceRealServers(t *testing.T) {
 // scripted is an SMTP server that answers from a script, for behaviours
 // no real server at hand has, and records every command it receives.
 type scripted struct {
+	greeting           string   // "" for 220
 	ehloPlain, ehloTLS []string // EHLO keywords
 	starttls           string   // reply to STARTTLS
 	// mail answers a MAIL command; "" closes the connection instead.
@@ -155,6 +156,10 @@ func (s *scripted) serve(c net.Conn, cert tls.Certificate) {
 			rw.WriteString(l + "\r\n")
 		}
 		rw.Flush()
+	}
+	if s.greeting != "" {
+		say(s.greeting)
+		return
 	}
 	say("220 scripted.test ESMTP")
 	for {
@@ -313,6 +318,7 @@ func TestConformanceUnreachable(t *testing.T) {
 	starttls, _ := exampleServer.Start(t, "-cert", p.CertFile, "-key", p.KeyFile)
 	closed, dropped, silent := runtest.Closed(t), drops.start(t, p.Cert), runtest.Silent(t)
 	endless := endlessEHLO(t)
+	busy := (&scripted{greeting: "554 5.3.2 not now"}).start(t, p.Cert)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -321,7 +327,8 @@ func TestConformanceUnreachable(t *testing.T) {
 		{"connection refused", []string{closed}, "probe: " + closed + ": connect: dial tcp " + closed + ": connect: connection refused"},
 		{"server stops answering", []string{dropped}, "probe: " + dropped + ": MAIL FROM:<> REQUIRETLS=x: EOF"},
 		{"silent server", []string{"-timeout", "1s", silent}, "probe: " + silent + ": greeting: "},
-		{"endless EHLO reply", []string{endless}, "probe: " + endless + ": greeting: EHLO conformance.localhost: the server sent more than 1048576 bytes on one connection"},
+		{"session refused", []string{busy}, "probe: " + busy + ": greeting: the server refuses the session: 554 5.3.2 not now"},
+		{"endless EHLO reply", []string{endless}, "probe: " + endless + ": EHLO conformance.localhost: the server sent more than 1048576 bytes on one connection"},
 		{"E22 implicit TLS to a STARTTLS port", []string{"-implicit-tls", starttls}, "probe: " + starttls + ": TLS handshake: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
