@@ -4,6 +4,7 @@
 // Usage:
 //
 //	probe [-cafile FILE] [-servername NAME] [-implicit-tls] [-timeout D] host:port
+//	probe -conformance [-cafile FILE] [-servername NAME] [-implicit-tls] [-timeout D] host:port
 //
 // It connects, says EHLO, starts TLS, verifies the certificate, says EHLO
 // again and QUITs; it never sends mail. It prints both EHLO replies, the
@@ -36,9 +37,37 @@
 // -implicit-tls against a STARTTLS port the handshake fails at once on the
 // plaintext greeting, and the probe says to drop it.
 //
+// With -conformance it tests the server's receiving side against RFC 8689
+// instead, still without sending mail: it says EHLO, STARTTLS and MAIL
+// FROM:<> with REQUIRETLS in the ways a server must accept or refuse, RSET
+// after each MAIL the server accepted and QUIT, never RCPT or DATA. Each
+// MAIL under TLS gets a fresh connection, so that one refusal cannot change
+// the next answer. It prints one line per check, PASS, FAIL or SKIP, what
+// the server answered and the RFC section:
+//
+//  1. REQUIRETLS not offered in the EHLO reply before TLS (Section 2 bullet
+//     4 and RFC 3207 Section 4.2: an offer before TLS is worthless);
+//  2. MAIL FROM:<> REQUIRETLS refused without TLS (Section 2: the option
+//     MUST only be used on a session that employs TLS);
+//  3. REQUIRETLS offered in the EHLO reply after STARTTLS, or on implicit
+//     TLS (Section 2 bullet 4);
+//  4. MAIL FROM:<> REQUIRETLS=x refused (Section 2: the parameter has no
+//     value);
+//  5. MAIL FROM:<> REQUIRETLS REQUIRETLS refused (no RFC says; refusing is
+//     what RFC 3461 Section 4.5 asks for a repeated RET or ENVID);
+//  6. MAIL FROM:<> REQUIRETLS accepted after TLS (Section 4.1).
+//
+// Checks 1, 2 and 5 test inferences, not MUSTs on a server; their lines say
+// so. A check that cannot run says SKIP and why: 3 to 6 without STARTTLS
+// (or when STARTTLS or its handshake fails), 1 and 2 with -implicit-tls.
+// The certificate must verify as above, since REQUIRETLS is only used
+// where it does.
+//
 // Exit status: 0 when a REQUIRETLS message could be delivered there under
 // enforce, 1 when not (including a failed TLS handshake), 2 on a usage
-// error or when the server cannot be reached or stops answering.
+// error or when the server cannot be reached or stops answering. With
+// -conformance: 0 when no check failed and check 6 passed, 1 otherwise, 2
+// as before (also for a failed handshake with -implicit-tls).
 package main
 
 import (
@@ -66,6 +95,7 @@ type config struct {
 	addr, host  string
 	tls         *tls.Config
 	implicitTLS bool
+	conformance bool
 	timeout     time.Duration
 }
 
@@ -74,16 +104,17 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	cafile := fs.String("cafile", "", "trusted CA certificates `file` (PEM); default: the system roots")
 	servername := fs.String("servername", "", "`name` the certificate must match; default: the host")
 	implicitTLS := fs.Bool("implicit-tls", false, "start TLS at connection time (RFC 8314, port 465) instead of STARTTLS")
+	conformance := fs.Bool("conformance", false, "check the server against RFC 8689 instead: six PASS/FAIL/SKIP lines (never sends mail)")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up on a server that does not answer within this `duration`")
 	if err := cli.Parse(fs, args, stdout,
 		"usage: probe [flags] host:port\n\nDoes this server support REQUIRETLS (RFC 8689)? Never sends mail. Flags:",
-		"\nExit status: 0 a REQUIRETLS message could be delivered there under enforce,\n1 it could not, 2 usage error or server unreachable."); err != nil {
+		"\nExit status: 0 a REQUIRETLS message could be delivered there under enforce\n(with -conformance: no check failed and REQUIRETLS works after TLS),\n1 it could not (a check failed), 2 usage error or server unreachable."); err != nil {
 		return nil, err // reported by run, on one line
 	}
 	if fs.NArg() != 1 {
 		return nil, errors.New("want one host:port argument")
 	}
-	c := &config{addr: fs.Arg(0), implicitTLS: *implicitTLS, timeout: *timeout}
+	c := &config{addr: fs.Arg(0), implicitTLS: *implicitTLS, conformance: *conformance, timeout: *timeout}
 	host, port, err := net.SplitHostPort(c.addr)
 	if err != nil {
 		return nil, err
@@ -105,6 +136,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c, err := parseFlags(args, stdout)
 	if err != nil {
 		return cli.UsageError(stderr, "probe", err) // 0 after -h
+	}
+	if c.conformance {
+		return conform(ctx, c, stdout, stderr)
 	}
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
