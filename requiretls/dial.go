@@ -10,12 +10,14 @@ import (
 	"net"
 	"net/netip"
 	"net/textproto"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
 	"github.com/requiretls/go-requiretls/policy"
+	"github.com/requiretls/go-requiretls/policy/dane"
 	"github.com/requiretls/go-requiretls/tlsstatus"
 )
 
@@ -55,7 +57,34 @@ type Dialer struct {
 	// RootCAs and ServerName (RFC 8689 Section 4.2.1 steps 3 and 4).
 	// Because crypto/tls's own verification is off, the ConnectionState
 	// VerifyConnection sees has no VerifiedChains: verify PeerCertificates.
+	// VerifyConnection cannot be combined with TLSA: Dial refuses to guess
+	// which of the two decides.
 	TLSConfig *tls.Config
+	// TLSA, if not empty, is the TLSA RRset of the MX host, Attempt.Host,
+	// as a DNSSEC-validating resolver returned it for _25._tcp.<host> with
+	// a "secure" answer (RFC 7672 Section 2.2). The server is then
+	// authenticated by DANE and not by PKIX ([dane.Verify], on the
+	// certificates as the server sent them; for DANE-TA(2) records the
+	// name to match is TLSConfig's ServerName, by default Attempt.Host):
+	//
+	//   - with at least one usable record, Dial sets Attempt.Auth to
+	//     [policy.AuthDANE] and, when Attempt.TLSLevel is empty, the TLS
+	//     security level to "dane": a certificate that matches no record
+	//     is not used for any message (RFC 7672 Section 2.2; Postfix
+	//     level "dane");
+	//   - when no record is usable (PKIX-TA(0) and PKIX-EE(1) records,
+	//     unknown parameters, [dane.Record.Usable]), the server cannot be
+	//     authenticated (RFC 7672 Section 2.2): Attempt.Auth is set to
+	//     [policy.AuthNone] and an empty TLSLevel to "encrypt", TLS
+	//     without certificate check, as Postfix downgrades "dane". An
+	//     enforce REQUIRETLS message is then refused before connecting.
+	//
+	// A TLSLevel the caller set is kept. The records are ignored for a
+	// message tagged [policy.NotRequired], which asks that recipient
+	// DANE policies be ignored (RFC 8689 Section 4.2.2). Nil or empty: no
+	// DANE (a "secure" answer without records means the host does not
+	// use DANE). Do not modify the records while Dial runs.
+	TLSA []dane.Record
 	// ImplicitTLS starts TLS at connection time (RFC 8314, port 465)
 	// instead of with STARTTLS. Its first EHLO counts as the post-TLS one
 	// (checklist E22).
@@ -294,6 +323,11 @@ func (d *Dialer) log(ctx context.Context, addr, host string, c *Conn, err error)
 }
 
 func (d *Dialer) dial(ctx context.Context, addr string, a policy.Attempt) (*Conn, error) {
+	if len(d.TLSA) > 0 && d.TLSConfig != nil && d.TLSConfig.VerifyConnection != nil {
+		return nil, errors.New("requiretls: both TLSA and TLSConfig.VerifyConnection are set: which one authenticates the server?")
+	}
+	cfg := d.tlsConfig(a.Host)
+	verify := d.facts(&a, cfg)
 	a.Stage = policy.BeforeConnect
 	if dec := policy.Evaluate(a); isFinal(dec.Action) {
 		return nil, &PolicyError{Decision: dec, Attempt: a}
@@ -305,7 +339,6 @@ func (d *Dialer) dial(ctx context.Context, addr string, a policy.Attempt) (*Conn
 		// It would end the EHLO command line and start another.
 		return nil, errors.New("requiretls: LocalName contains a line break")
 	}
-	cfg := d.tlsConfig(a.Host)
 	dial := d.DialContext
 	if dial == nil {
 		dial = (&net.Dialer{Timeout: d.timeout()}).DialContext
@@ -314,7 +347,7 @@ func (d *Dialer) dial(ctx context.Context, addr string, a policy.Attempt) (*Conn
 	if err != nil {
 		return nil, fmt.Errorf("requiretls: connect: %w", err)
 	}
-	s := &dialSession{d: d, a: a, ctx: ctx, conn: raw, cfg: cfg}
+	s := &dialSession{d: d, a: a, ctx: ctx, conn: raw, cfg: cfg, verify: verify}
 	c, err := s.run()
 	if err != nil {
 		raw.Close()
@@ -344,6 +377,30 @@ func ctxErr(ctx context.Context) error {
 
 func isFinal(a policy.Action) bool {
 	return a == policy.Skip || a == policy.Bounce || a == policy.Defer
+}
+
+// facts applies d.TLSA to a (see [Dialer.TLSA]) and returns the function
+// that decides whether the server's certificate is authenticated.
+func (d *Dialer) facts(a *policy.Attempt, cfg *tls.Config) func(tls.ConnectionState) error {
+	if len(d.TLSA) == 0 || a.Tag == policy.NotRequired {
+		if cfg.VerifyConnection != nil {
+			return cfg.VerifyConnection
+		}
+		return func(cs tls.ConnectionState) error { return verifyPKIX(cs, cfg) }
+	}
+	level := tlsstatus.Encrypt
+	a.Auth = policy.AuthNone
+	if slices.ContainsFunc(d.TLSA, dane.Record.Usable) {
+		level, a.Auth = tlsstatus.DANE, policy.AuthDANE
+	}
+	if a.TLSLevel == "" {
+		a.TLSLevel = level
+	}
+	var opts dane.Options
+	if cfg.Time != nil {
+		opts.Time = cfg.Time()
+	}
+	return dane.VerifyConnection(d.TLSA, cfg.ServerName, &opts)
 }
 
 func (d *Dialer) tlsConfig(host string) *tls.Config {
@@ -408,6 +465,9 @@ type dialSession struct {
 	lim  *limitedConn // under text: bounds each reply
 	text *textproto.Conn
 	cfg  *tls.Config
+	// verify decides whether the certificate is authenticated: PKIX,
+	// TLSConfig.VerifyConnection or DANE.
+	verify func(tls.ConnectionState) error
 
 	tls     *tls.ConnectionState
 	certErr error
@@ -619,13 +679,9 @@ func (s *dialSession) hello() ([]string, error) {
 // authenticated without letting a bad one fail the handshake.
 func (s *dialSession) handshake() error {
 	cfg := s.cfg.Clone()
-	verify := s.cfg.VerifyConnection
-	if verify == nil {
-		verify = func(cs tls.ConnectionState) error { return verifyPKIX(cs, s.cfg) }
-	}
 	cfg.InsecureSkipVerify = true
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		s.certErr = verify(cs)
+		s.certErr = s.verify(cs)
 		return nil
 	}
 	tc := tls.Client(s.conn, cfg)
