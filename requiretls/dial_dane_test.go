@@ -120,10 +120,10 @@ func TestDialDANERefused(t *testing.T) {
 	require.NoError(t, err)
 	other := selfSigned(t)
 	for _, tc := range []struct {
-		name      string
-		records   []dane.Record
-		stage     policy.Stage
-		field     string
+		name     string
+		records  []dane.Record
+		stage    policy.Stage
+		field    string
 		sentinel error // of CertErr; nil: no handshake
 	}{
 		{"R15 TLSA does not match", []dane.Record{tlsa(t, "3 1 1", other.Leaf.RawSubjectPublicKeyInfo)},
