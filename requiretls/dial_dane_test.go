@@ -52,9 +52,9 @@ func tlsa(t testing.TB, params string, data []byte) dane.Record {
 	return r
 }
 
-// requiredDANE is an enforce REQUIRETLS attempt that leaves Auth and the TLS
+// requiredEnforce is an enforce REQUIRETLS attempt that leaves Auth and the TLS
 // security level to the Dialer's facts.
-func requiredDANE(host string) policy.Attempt {
+func requiredEnforce(host string) policy.Attempt {
 	return policy.Attempt{Tag: policy.Required, Level: policy.Enforce, Host: host}
 }
 
@@ -68,7 +68,7 @@ func TestDialDANE(t *testing.T) {
 	p := startPeer(t, &testpki.Localhost{Server: cert}, true)
 	d := &Dialer{LocalName: "client.test", TLSA: []dane.Record{tlsa(t, "3 1 1", cert.Leaf.RawSubjectPublicKeyInfo)}}
 
-	c, err := deliver(t, d, p, requiredDANE("mx.test"))
+	c, err := deliver(t, d, p, requiredEnforce("mx.test"))
 	require.NoError(t, err)
 	assert.Equal(t, policy.SendRequireTLS, c.Decision.Action)
 	assert.Equal(t, policy.AuthDANE, c.Attempt.Auth)
@@ -92,11 +92,11 @@ func TestDialDANETrustAnchor(t *testing.T) {
 	p := startPeer(t, &testpki.Localhost{Server: cert}, true)
 	d := &Dialer{TLSA: []dane.Record{tlsa(t, "2 0 1", ca.Cert.Raw)}}
 
-	c, err := deliver(t, d, p, requiredDANE("mx.test."))
+	c, err := deliver(t, d, p, requiredEnforce("mx.test."))
 	require.NoError(t, err)
 	assert.Equal(t, "dane/requiretls", c.Field().String())
 
-	_, err = deliver(t, d, p, requiredDANE("other.test"))
+	_, err = deliver(t, d, p, requiredEnforce("other.test"))
 	var pe *PolicyError
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, policy.Code5710, pe.Decision.Code)
@@ -137,7 +137,7 @@ func TestDialDANERefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before, _ := p.rec.snapshot()
 			d := &Dialer{TLSConfig: pki.ClientConfig(), TLSA: tc.records}
-			_, err := deliver(t, d, p, requiredDANE("localhost"))
+			_, err := deliver(t, d, p, requiredEnforce("localhost"))
 			var pe *PolicyError
 			require.ErrorAs(t, err, &pe)
 			assert.ErrorIs(t, err, ErrEncryptionNeeded)
@@ -186,7 +186,7 @@ func TestDialDANEKeepsTLSLevel(t *testing.T) {
 	cert := selfSigned(t)
 	p := startPeer(t, &testpki.Localhost{Server: cert}, true)
 	d := &Dialer{TLSA: []dane.Record{tlsa(t, "3 0 1", cert.Leaf.Raw)}}
-	a := requiredDANE("mx.test")
+	a := requiredEnforce("mx.test")
 	a.TLSLevel = tlsstatus.DANEOnly
 	c, err := deliver(t, d, p, a)
 	require.NoError(t, err)
@@ -202,9 +202,9 @@ func TestDialDANEWithVerifyConnection(t *testing.T) {
 		TLSConfig: &tls.Config{VerifyConnection: func(tls.ConnectionState) error { return nil }},
 		TLSA:      []dane.Record{tlsa(t, "3 1 1", []byte("x"))},
 	}
-	_, err := d.Dial(t.Context(), addr, requiredDANE("mx.test"))
+	_, err := d.Dial(t.Context(), addr, requiredEnforce("mx.test"))
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "both TLSA and TLSConfig.VerifyConnection")
+	assert.Contains(t, err.Error(), "TLSConfig.VerifyConnection are set")
 	var pe *PolicyError
 	assert.NotErrorAs(t, err, &pe)
 }
