@@ -69,6 +69,10 @@ type Report struct {
 	// How the original was received.
 	RequireTLS bool // MAIL FROM had REQUIRETLS (RFC 8689 Section 4.1)
 	Ret        Ret  // MAIL FROM RET parameter
+	// SMTPUTF8: MAIL FROM had SMTPUTF8 (RFC 6531). The delivery report is
+	// then message/global-delivery-status (RFC 6533 Section 6), as Postfix
+	// writes it for such a message, even when every field is ASCII.
+	SMTPUTF8 bool
 
 	// KeepRequireTLS sends the DSN of a REQUIRETLS message with REQUIRETLS
 	// itself, the literal reading of RFC 8689 Section 5 ("MUST also specify
@@ -232,7 +236,7 @@ func Compose(w io.Writer, rep *Report, original io.Reader) (Envelope, error) {
 	b.WriteString(crlf(orDefault(rep.Text, humanText(rep))))
 
 	b.WriteString(delim)
-	global := !isASCII(rep.ReportingMTA + rep.EnvID)
+	global := rep.SMTPUTF8 || !isASCII(rep.ReportingMTA+rep.EnvID)
 	for _, rc := range rep.Recipients {
 		global = global || !isASCII(rc.OriginalRecipient+rc.FinalRecipient+rc.RemoteMTA+rc.DiagnosticCode)
 	}

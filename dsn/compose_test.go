@@ -61,7 +61,7 @@ func checkRFC3464(t *testing.T, dsn string) {
 	require.Len(t, parts, 3, "RFC 3464 Section 2: three parts")
 	dsHead, ds, ok := strings.Cut(parts[1], "\r\n\r\n")
 	require.True(t, ok)
-	require.Regexp(t, `(?i)^Content-Type: message/(global-)?delivery-status$`, regexp.MustCompile(`(?im)^Content-Type:.*$`).FindString(dsHead))
+	require.Regexp(t, `(?i)^Content-Type: message/(global-)?delivery-status$`, regexp.MustCompile(`(?im)^Content-Type:[^\r\n]*`).FindString(dsHead))
 	groups := strings.Split(strings.TrimSuffix(ds, "\r\n"), "\r\n\r\n")
 	require.GreaterOrEqual(t, len(groups), 2, "per-message fields and at least one recipient")
 	fields := func(g string) map[string]string {
@@ -110,6 +110,15 @@ func TestComposeRequireTLS(t *testing.T) {
 		assert.Contains(t, out, marker)
 		assert.Contains(t, out, "Content-Type: message/rfc822\r\n")
 		assert.True(t, env.Full)
+	})
+	t.Run("SMTPUTF8 original: global delivery status, as Postfix writes it", func(t *testing.T) {
+		out, _ := compose(t, testReport(), original)
+		assert.Contains(t, out, "Content-Type: message/delivery-status\r\n", "ASCII fields, no SMTPUTF8")
+		rep := testReport()
+		rep.SMTPUTF8 = true
+		out, _ = compose(t, rep, original)
+		assert.Contains(t, out, "Content-Type: message/global-delivery-status\r\n") // RFC 6533 Section 6
+		assert.NotContains(t, out, "Content-Type: message/delivery-status\r\n")
 	})
 	t.Run("RET=FULL not for a delay report", func(t *testing.T) {
 		rep := testReport()

@@ -11,9 +11,10 @@
 // demand ([Outcome.Reason], [Outcome.AppendReason]).
 //
 // [Parse] reads the value of Postfix 3.11's smtp_requiretls_policy or
-// lmtp_requiretls_policy parameter verbatim (atoms, inline:, cidr: and
-// regexp: tables, $name expansion through a caller-supplied lookup,
-// continuation lines), and [Policy.Lookup] maps a next-hop name to a [Level]
+// lmtp_requiretls_policy parameter verbatim (atoms, inline:, static:, cidr:,
+// regexp: and pcre: tables, texthash: and other table files through a
+// caller-supplied ReadFile, $name expansion through a caller-supplied
+// lookup, continuation lines), and [Policy.Lookup] maps a next-hop name to a [Level]
 // as Postfix does, after normalising the name so that every spelling of one
 // destination (case, trailing dot, brackets, port, U-label or A-label,
 // "[IPv6:...]", IPv4-mapped IPv6) selects the same level. The same tables can be built from Go values
@@ -52,11 +53,26 @@
 //   - A server that refuses STARTTLS when the TLS security level requires TLS
 //     defers the message with 4.7.4; Postfix takes the code of the server's
 //     reply, so a 5xx reply there bounces it.
-//   - Regular expressions are Go's RE2, not POSIX, and always
-//     case-insensitive; see [Parse].
-//   - Next hops and inline keys are normalised before matching, and a next
-//     hop that does not normalise (not exactly one host name or IP address)
-//     looks up as [Enforce] whatever the policy says; see [Policy.Lookup].
+//   - Next hops are normalised before matching (case, trailing dot,
+//     U-labels, IP address text, IPv4-mapped IPv6), and a next hop that does
+//     not normalise (not exactly one host name or IP address) looks up as
+//     [Enforce] whatever the policy says, also where an atom comes first;
+//     see [Policy.Lookup]. Postfix looks up such spellings as written.
+//   - [Parse] refuses, with an error naming the construct, every policy it
+//     cannot read exactly as Postfix would, where Postfix accepts it, warns
+//     and drops a rule, or silently means something else: regexp: and pcre:
+//     patterns that RE2 reads differently or cannot express, the flags "i"
+//     and "x", rules starting with "#" (comments for Postfix), inline and
+//     texthash keys not in the form Postfix compares (U-labels, a trailing
+//     dot, non-canonical or IPv4-mapped addresses), IPv4-mapped cidr
+//     prefixes, cidr IF/ENDIF, duplicate keys, undefined $name (Postfix:
+//     empty) and ${name?...}. The list, with its reason for each, is in
+//     [Parse]; interop/postfixpolicy runs thousands of policies through
+//     Postfix 3.11.6's own parser and this one, and prints how many fall in
+//     each class.
+//   - A table type this package cannot read (hash:, lmdb:, ...) parses and
+//     gives [ConfigError] at every lookup; Postfix stops at start-up when
+//     the table's file is missing.
 //
 // [RFC 8689]: https://www.rfc-editor.org/rfc/rfc8689.html
 package policy

@@ -12,6 +12,7 @@ var (
 	ErrUndefined    = errors.New("policy: undefined parameter")   // $name has no value
 	ErrIDN          = errors.New("policy: malformed domain name") // a key is not a host name, .parent domain or IP address, or has no A-label form
 	ErrTooLarge     = errors.New("policy: policy too large")      // a size limit was exceeded
+	ErrTable        = errors.New("policy: table file not read")   // a table is in a file, and ParseOptions.ReadFile is nil or failed
 )
 
 // ParseError records where a policy string or atom failed to parse.
@@ -19,7 +20,7 @@ type ParseError struct {
 	Input  string // the text that was parsed (truncated to 64 bytes in Error)
 	Offset int    // byte offset of the problem in Input
 	Msg    string // what is wrong
-	Err    error  // the sentinel: ErrSyntax, ErrUnknownLevel, ErrUndefined, ErrIDN or ErrTooLarge
+	Err    error  // the sentinel: ErrSyntax, ErrUnknownLevel, ErrUndefined, ErrIDN, ErrTooLarge or ErrTable
 }
 
 func (e *ParseError) Error() string {

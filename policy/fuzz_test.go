@@ -14,7 +14,7 @@ var fuzzSeeds = []string{
 	"inline:{{.example=disable},{.foo.example=enforce},{bar.foo.example=opportunistic+starttls}}, opportunistic",
 	"nonsense, inline:{{a=b}}",
 	"fail:whatever enforce",
-	`regexp:{{/^foo\.example$/ enforce}}, opportunistic`,
+	`regexp:{{/^foo\.example$$/ enforce}}, opportunistic`,
 	"inline:{{foo.example = hash:/no/where}}",
 	"inline:{{foo.example = foo bar}}",
 	"inline:{{foo.xn--1xa.example = opportunistic}} disable",
@@ -24,10 +24,19 @@ var fuzzSeeds = []string{
 	"inline:{{a = $$x}}, ${x}, $(y), ${domain_to_ascii{bücher.example}}",
 	"inline:{{{{{{{{{a=b}}}}}}}}}",
 	"enforce }",
+	"static:{ disable }, static:opportunistic, static:{foo bar}",
+	"cidr:{{!192.0.2.0/24 disable}, {! ! 2001:db8::/32 opportunistic}}",
+	`pcre:{{/^foo\.example$$/msA disable}, {!/(?=x)/ enforce}, {/\Qa.\E/ opportunistic}}`,
+	"texthash:th, cidr:cidr, regexp:regexp, pcre:pcre, texthash:th-dup, hash:/x",
+	"#, {enforce}, en=force, $",
 }
 
-// fuzzVars defines $x as "ok" and nothing else, so expansion is exercised.
-var fuzzVars = &policy.ParseOptions{Vars: func(name string) (string, bool) { return "ok", name == "x" }}
+// fuzzVars defines $x as "ok" and nothing else, so expansion is exercised,
+// and reads the table files of the table tests.
+var fuzzVars = &policy.ParseOptions{
+	Vars:     func(name string) (string, bool) { return "ok", name == "x" },
+	ReadFile: withFiles.ReadFile,
+}
 
 // FuzzParse checks that Parse never panics, that every error is typed,
 // and that a parsed policy prints to a string that parses back to the same
@@ -49,7 +58,7 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		out := p.String()
-		again, err := policy.Parse(out, nil)
+		again, err := policy.Parse(out, fuzzVars)
 		if err != nil {
 			t.Fatalf("printed policy %q does not parse: %v", out, err)
 		}
@@ -74,7 +83,7 @@ func FuzzLookup(f *testing.F) {
 		hops = append(hops, g...)
 	}
 	hops = append(hops, malformedNextHops...)
-	for _, s := range append(fuzzSeeds, spellingPolicy, `regexp:{{/^bank\.example$/ enforce}}, cidr:{{::ffff:192.0.2.0/120 enforce}}, disable`) {
+	for _, s := range append(fuzzSeeds, spellingPolicy, `regexp:{{/^bank\.example$$/ enforce}}, cidr:{{192.0.2.0/24 enforce}}, disable`) {
 		for _, h := range hops {
 			f.Add(s, h)
 		}

@@ -4,8 +4,8 @@ import "strings"
 
 // String returns the policy in Postfix syntax, on one line, e.g.
 // "inline:{{example.com = opportunistic}}, cidr:{{0.0.0.0/0 opportunistic}}, enforce".
-// Parse(p.String(), nil) gives back an equivalent policy. "$" is written as
-// "$$" where it would otherwise start an expansion.
+// Parse(p.String(), opts) gives back an equivalent policy (opts supplying
+// ReadFile if the policy names table files). "$" is written as "$$".
 func (p *Policy) String() string {
 	if p == nil {
 		return ""
@@ -29,7 +29,7 @@ func (it Item) String() string {
 
 func (it *Item) write(b *strings.Builder) {
 	switch it.kind {
-	case kindAtom, kindFail:
+	case kindAtom, kindFail, kindText:
 		writeText(b, it.text)
 	case kindInline:
 		b.WriteString("inline:{")
@@ -81,15 +81,12 @@ func (it *Item) write(b *strings.Builder) {
 	}
 }
 
-// writeText writes s, doubling each "$" that Parse would expand.
+// writeText writes s, doubling each "$" (main.cf: "$$" is a "$").
 func writeText(b *strings.Builder, s string) {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		b.WriteByte(c)
-		if c == '$' && i+1 < len(s) {
-			if n := s[i+1]; n == '$' || n == '{' || n == '(' || isNameChar(n) {
-				b.WriteByte('$')
-			}
+		b.WriteByte(s[i])
+		if s[i] == '$' {
+			b.WriteByte('$')
 		}
 	}
 }

@@ -57,28 +57,14 @@ func (o Outcome) AppendReason(b []byte) []byte {
 		b = append(b, prefix+"TLS service was not offered by host "...)
 		return appendHost(b, o.host)
 	case whyRefused:
-		b = append(b, prefix+"host "...)
-		b = appendHost(b, o.host)
-		b = append(b, " refused to start TLS"...)
-		if o.detail != "" {
-			b = append(b, ": "...)
-			b = appendPrintable(b, o.detail)
-		}
-		return b
+		return appendRefusedTLS(append(b, prefix+"host "...), o)
 	case whyHandshake:
 		return append(b, "Cannot start TLS: handshake failure"...)
 	case whyTLSNotOffered:
 		b = append(b, "TLS is required, but was not offered by host "...)
 		return appendHost(b, o.host)
 	case whyTLSRefused:
-		b = append(b, "TLS is required, but host "...)
-		b = appendHost(b, o.host)
-		b = append(b, " refused to start TLS"...)
-		if o.detail != "" {
-			b = append(b, ": "...)
-			b = appendPrintable(b, o.detail)
-		}
-		return b
+		return appendRefusedTLS(append(b, "TLS is required, but host "...), o)
 	case whyCertNotVerified:
 		return append(b, "Server certificate not verified"...)
 	case whyCertMismatch:
@@ -121,6 +107,18 @@ func appendPrintable(b []byte, s string) []byte {
 		b = append(b, `\x`...)
 		b = strconv.AppendUint(b, uint64(c)>>4, 16)
 		b = strconv.AppendUint(b, uint64(c)&15, 16)
+	}
+	return b
+}
+
+// appendRefusedTLS appends "HOST refused to start TLS", and the server's
+// reply after a colon when there is one.
+func appendRefusedTLS(b []byte, o Outcome) []byte {
+	b = appendHost(b, o.host)
+	b = append(b, " refused to start TLS"...)
+	if o.detail != "" {
+		b = append(b, ": "...)
+		b = appendPrintable(b, o.detail)
 	}
 	return b
 }

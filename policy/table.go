@@ -23,6 +23,7 @@ type Item struct {
 	inline *inline // inline:
 	cidr   []cidrRule
 	re     []reRule
+	inner  *Item // kindText: the table that looks up
 }
 
 type itemKind uint8
@@ -33,6 +34,7 @@ const (
 	kindCIDR
 	kindRegexp
 	kindFail // a table this package cannot open: every lookup fails
+	kindText // a parsed table printed as written (a file, pcre:, cidr "!"); inner looks up
 )
 
 // result is a table value: its text as written, and the level it means
@@ -64,6 +66,7 @@ type inline struct {
 
 type cidrRule struct {
 	prefix netip.Prefix
+	negate bool // "!prefix": matches addresses of its family outside it
 	result result
 }
 
@@ -306,7 +309,7 @@ func (it *Item) lookup(h nextHop, text *string) (Level, bool) {
 			return 0, false
 		}
 		for _, r := range it.cidr {
-			if r.prefix.Contains(h.addr) {
+			if r.prefix.Addr().Is4() == h.addr.Is4() && r.prefix.Contains(h.addr) != r.negate {
 				return r.result.level, true
 			}
 		}
@@ -319,6 +322,8 @@ func (it *Item) lookup(h nextHop, text *string) (Level, bool) {
 				return r.result.level, true
 			}
 		}
+	case kindText:
+		return it.inner.lookup(h, text)
 	default: // kindFail
 		return ConfigError, true
 	}

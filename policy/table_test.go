@@ -52,11 +52,11 @@ func TestPostfixPolicyTest(t *testing.T) {
 		{"table lookup error", "fail:whatever enforce", []query{
 			{"foo.example", errLevel},
 		}},
-		{"regexp has no parent search", `regexp:{{/^foo\.example$/ enforce}}, opportunistic`, []query{
+		{"regexp has no parent search", `regexp:{{/^foo\.example$$/ enforce}}, opportunistic`, []query{
 			{"foo.example", enforce},
 			{"x.foo.example", opp},
 		}},
-		{"no match is enforce", `regexp:{{/^foo\.example$/ opportunistic+starttls}}`, []query{
+		{"no match is enforce", `regexp:{{/^foo\.example$$/ opportunistic+starttls}}`, []query{
 			{"foo.example", oppTLS},
 			{"other", enforce},
 		}},
@@ -176,11 +176,12 @@ func TestParseSyntax(t *testing.T) {
 		{"$name ${name} $(name)", "inline:{{$mydomain=disable}, {.${mydomain}=disable}, {x.$(mydomain) = enforce}}", "inline:{{example.com = disable}, {.example.com = disable}, {x.example.com = enforce}}"},
 		{"recursive expansion", "inline:{{$internal=disable}}", "inline:{{example.com = disable}}"},
 		{"$$ is a dollar", "inline:{{a = $$x}}", "inline:{{a = $$x}}"},
-		{"regexp anchor dollar", `regexp:{{/^a$/ enforce}}`, `regexp:{{/^a$/ enforce}}`},
-		{"regexp flags and negation", `regexp:{{!/^A/m disable}, {#a/b# opportunistic}}`, `regexp:{{!/^A/m disable}, {/a\/b/ opportunistic}}`},
+		{"regexp anchor dollar is written $$ (main.cf)", `regexp:{{/^a$$/ enforce}}`, `regexp:{{/^a$$/ enforce}}`},
+		{"regexp flags and negation", `regexp:{{!/^A/m disable}, {%a/b% opportunistic}}`, `regexp:{{!/^A/m disable}, {/a\/b/ opportunistic}}`},
+		{"unknown atom of any characters (Postfix: error at lookup)", "enforce, en=force, #, {enforce}", "enforce, en=force, #, {enforce}"},
 		{"cidr single address", "cidr:{{192.0.2.1 disable}}", "cidr:{{192.0.2.1/32 disable}}"},
-		{"U-label inline key", "inline:{{.bücher.example = disable}}", "inline:{{.xn--bcher-kva.example = disable}}"},
-		{"unsupported table kept", "hash:/etc/postfix/reqtls, pcre:{{/x/ enforce}}", "hash:/etc/postfix/reqtls, pcre:{{/x/ enforce}}"},
+		{"domain_to_ascii inline key", "inline:{{.${domain_to_ascii{bücher.example}} = disable}}", "inline:{{.xn--bcher-kva.example = disable}}"},
+		{"unsupported table kept", "hash:/etc/postfix/reqtls, lmdb:/x", "hash:/etc/postfix/reqtls, lmdb:/x"},
 		{"monitor atom", "monitor", "monitor"},
 		{"empty policy", "", ""},
 	}
@@ -197,7 +198,7 @@ func TestParseSyntax(t *testing.T) {
 	_, err := policy.Parse("$loop", vars)
 	assert.ErrorIs(t, err, policy.ErrTooLarge)
 
-	p, err := policy.Parse(`regexp:{{!/^a\./ disable}, {/^A\.B$/ opportunistic}}`, nil)
+	p, err := policy.Parse(`regexp:{{!/^a\./ disable}, {/^A\.B$$/ opportunistic}}`, nil)
 	require.NoError(t, err)
 	assert.Equal(t, disable, p.Lookup("b.example"), "negated rule")
 	assert.Equal(t, opp, p.Lookup("A.B"), "pattern tables are case-insensitive")
@@ -223,7 +224,10 @@ func TestParseMalformed(t *testing.T) {
 		{"100 000 inline entries", "inline:{" + many + "}", policy.ErrTooLarge, policy.MaxPolicySize},
 		{"deeply nested braces", strings.Repeat("{", 100000) + strings.Repeat("}", 100000), policy.ErrSyntax, 8},
 		{"nested braces inside a table", "inline:{{{{{{{{{a=b}}}}}}}}}", policy.ErrSyntax, 15},
-		{"atom with bad characters", "enforce, en=force", policy.ErrSyntax, 11},
+		{"U-label inline key (Postfix never matches it)", "inline:{{.bücher.example = disable}}", policy.ErrIDN, 9},
+		{"lone $ (Postfix: empty macro name)", "regexp:{{/^a$/ enforce}}", policy.ErrSyntax, 12},
+		{"$ at the end", "enforce $", policy.ErrSyntax, 8},
+		{"table without name", "opportunistic:", policy.ErrSyntax, 0},
 		{"bad table type", "é:{}", policy.ErrSyntax, 0},
 		{"line not continued", "enforce\nopportunistic", policy.ErrSyntax, 8},
 		{"control character", "enforce\x00", policy.ErrSyntax, 7},
@@ -273,7 +277,7 @@ func TestBuild(t *testing.T) {
 		policy.RegexpRule{Pattern: "a/b", Level: disable, Negate: true})
 	require.NoError(t, err)
 	p := policy.New(in, cidr, re, policy.Atom(policy.Monitor))
-	assert.Equal(t, `inline:{{example.com = opportunistic}, {.xn--bcher-kva.example = disable}}, cidr:{{10.0.0.0/8 opportunistic}}, regexp:{{/^mx[0-9]+\.example\.net$/ opportunistic+starttls}, {!/a\/b/ disable}}, monitor`, p.String())
+	assert.Equal(t, `inline:{{example.com = opportunistic}, {.xn--bcher-kva.example = disable}}, cidr:{{10.0.0.0/8 opportunistic}}, regexp:{{/^mx[0-9]+\.example\.net$$/ opportunistic+starttls}, {!/a\/b/ disable}}, monitor`, p.String())
 	assert.Equal(t, opp, p.Lookup("example.com"))
 	assert.Equal(t, disable, p.Lookup("mx.bücher.example"))
 	assert.Equal(t, opp, p.Lookup("[10.1.2.3]"))
