@@ -10,12 +10,15 @@ import (
 	"net"
 	"net/netip"
 	"net/textproto"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
 	"github.com/requiretls/go-requiretls/policy"
+	"github.com/requiretls/go-requiretls/policy/dane"
+	"github.com/requiretls/go-requiretls/policy/mtasts"
 	"github.com/requiretls/go-requiretls/tlsstatus"
 )
 
@@ -55,7 +58,70 @@ type Dialer struct {
 	// RootCAs and ServerName (RFC 8689 Section 4.2.1 steps 3 and 4).
 	// Because crypto/tls's own verification is off, the ConnectionState
 	// VerifyConnection sees has no VerifiedChains: verify PeerCertificates.
+	// VerifyConnection cannot be combined with TLSA or MTASTS: Dial
+	// refuses to guess which of the two decides.
 	TLSConfig *tls.Config
+	// TLSA, if not empty, is the TLSA RRset of the MX host, Attempt.Host,
+	// as a DNSSEC-validating resolver returned it for _25._tcp.<host> with
+	// a "secure" answer (RFC 7672 Section 2.2). The server is then
+	// authenticated by DANE and not by PKIX ([dane.Verify], on the
+	// certificates as the server sent them; for DANE-TA(2) records the
+	// name to match is TLSConfig's ServerName, by default Attempt.Host):
+	//
+	//   - with at least one usable record, Dial sets Attempt.Auth to
+	//     [policy.AuthDANE] and, when Attempt.TLSLevel is empty, the TLS
+	//     security level to "dane": a certificate that matches no record
+	//     is not used for any message (RFC 7672 Section 2.2; Postfix
+	//     level "dane");
+	//   - when no record is usable (PKIX-TA(0) and PKIX-EE(1) records,
+	//     unknown parameters, [dane.Record.Usable]), the server cannot be
+	//     authenticated (RFC 7672 Section 2.2): Attempt.Auth is set to
+	//     [policy.AuthNone] and an empty TLSLevel to "encrypt", TLS
+	//     without certificate check, as Postfix downgrades "dane". An
+	//     enforce REQUIRETLS message is then refused before connecting.
+	//
+	// A TLSLevel the caller set is kept. The records are ignored for a
+	// message tagged [policy.NotRequired], which asks that recipient
+	// DANE policies be ignored (RFC 8689 Section 4.2.2). Nil or empty: no
+	// DANE (a "secure" answer without records means the host does not
+	// use DANE). Do not modify the records while Dial runs. When TLSA is
+	// not empty, MTASTS is not consulted: DANE takes precedence (RFC 8461
+	// Section 2), also when none of its records is usable: the server
+	// then cannot be authenticated at all (RFC 7672 Section 2.2).
+	TLSA []dane.Record
+	// MTASTS, if not nil, is the MTA-STS policy of the recipient domain
+	// (RFC 8461), as the caller fetched it and parsed it with
+	// [mtasts.ParsePolicy]. [mtasts.Policy.Auth] judges Attempt.Host, the
+	// MX host:
+	//
+	//   - mode enforce, the MX host matches one of the policy's mx
+	//     patterns: Dial sets Attempt.Auth to [policy.AuthMTASTS] and, when
+	//     Attempt.TLSLevel is empty, the TLS security level to "secure"
+	//     (a certificate that does not verify is not used for any
+	//     message, RFC 8461 Section 5). The certificate is verified with
+	//     PKIX against TLSConfig's RootCAs for the MX host name (RFC 8461
+	//     Section 4.2), whatever TLSConfig's ServerName says;
+	//   - mode enforce, no match: the host must not be used (RFC 8461
+	//     Section 5) and Dial does not connect. When the policy refuses the
+	//     message before connecting (an enforce REQUIRETLS message: 5.7.10),
+	//     the [*PolicyError] wraps the MTA-STS error; otherwise the error
+	//     returned wraps [mtasts.ErrMXNotAllowed]: try the next MX host,
+	//     and defer the message when none is left (RFC 8461 Section 5.1).
+	//     A policy whose mode is unknown is refused in the same way
+	//     ([mtasts.ErrUnknownMode]);
+	//   - mode testing with MTASTSOptions.Testing set, the MX host matches:
+	//     as enforce, but the TLS security level is not raised (a policy in
+	//     mode testing only reports);
+	//   - otherwise (mode none, mode testing without the option, or no
+	//     match in mode testing) the policy changes nothing: the host is
+	//     handled as without MTA-STS (RFC 8461 Section 5; checklist E17).
+	//
+	// As with TLSA, a message tagged [policy.NotRequired] ignores the
+	// policy (RFC 8689 Section 4.2.2).
+	MTASTS *mtasts.Policy
+	// MTASTSOptions is given to [mtasts.Policy.Auth]. If nil, only a
+	// policy in mode enforce authenticates.
+	MTASTSOptions *mtasts.Options
 	// ImplicitTLS starts TLS at connection time (RFC 8314, port 465)
 	// instead of with STARTTLS. Its first EHLO counts as the post-TLS one
 	// (checklist E22).
@@ -201,7 +267,7 @@ type PolicyError struct {
 	Decision policy.Decision
 	Attempt  policy.Attempt
 	CertErr  error // why the certificate was not authenticated, if it was not
-	Err      error // the I/O or handshake error behind the decision, if any
+	Err      error // the I/O, handshake or MTA-STS error behind the decision, if any
 }
 
 func (e *PolicyError) Error() string {
@@ -294,9 +360,17 @@ func (d *Dialer) log(ctx context.Context, addr, host string, c *Conn, err error)
 }
 
 func (d *Dialer) dial(ctx context.Context, addr string, a policy.Attempt) (*Conn, error) {
+	if (len(d.TLSA) > 0 || d.MTASTS != nil) && d.TLSConfig != nil && d.TLSConfig.VerifyConnection != nil {
+		return nil, errors.New("requiretls: TLSA or MTASTS and TLSConfig.VerifyConnection are set: which one authenticates the server?")
+	}
+	cfg := d.tlsConfig(a.Host)
+	verify, refused := d.facts(&a, cfg)
 	a.Stage = policy.BeforeConnect
 	if dec := policy.Evaluate(a); isFinal(dec.Action) {
-		return nil, &PolicyError{Decision: dec, Attempt: a}
+		return nil, &PolicyError{Decision: dec, Attempt: a, Err: refused}
+	}
+	if refused != nil {
+		return nil, refused
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, fmt.Errorf("requiretls: %w", err)
@@ -305,7 +379,6 @@ func (d *Dialer) dial(ctx context.Context, addr string, a policy.Attempt) (*Conn
 		// It would end the EHLO command line and start another.
 		return nil, errors.New("requiretls: LocalName contains a line break")
 	}
-	cfg := d.tlsConfig(a.Host)
 	dial := d.DialContext
 	if dial == nil {
 		dial = (&net.Dialer{Timeout: d.timeout()}).DialContext
@@ -314,7 +387,7 @@ func (d *Dialer) dial(ctx context.Context, addr string, a policy.Attempt) (*Conn
 	if err != nil {
 		return nil, fmt.Errorf("requiretls: connect: %w", err)
 	}
-	s := &dialSession{d: d, a: a, ctx: ctx, conn: raw, cfg: cfg}
+	s := &dialSession{d: d, a: a, ctx: ctx, conn: raw, cfg: cfg, verify: verify}
 	c, err := s.run()
 	if err != nil {
 		raw.Close()
@@ -344,6 +417,51 @@ func ctxErr(ctx context.Context) error {
 
 func isFinal(a policy.Action) bool {
 	return a == policy.Skip || a == policy.Bounce || a == policy.Defer
+}
+
+// facts applies d.TLSA or d.MTASTS to a (see [Dialer.TLSA] and
+// [Dialer.MTASTS]) and returns the function that decides whether the
+// server's certificate is authenticated, or the MTA-STS error that forbids
+// this host.
+func (d *Dialer) facts(a *policy.Attempt, cfg *tls.Config) (func(tls.ConnectionState) error, error) {
+	switch {
+	case a.Tag == policy.NotRequired:
+		// RFC 8689 Section 4.2.2: recipient DANE and MTA-STS policies are
+		// ignored.
+	case len(d.TLSA) > 0:
+		level := tlsstatus.Encrypt
+		a.Auth = policy.AuthNone
+		if slices.ContainsFunc(d.TLSA, dane.Record.Usable) {
+			level, a.Auth = tlsstatus.DANE, policy.AuthDANE
+		}
+		if a.TLSLevel == "" {
+			a.TLSLevel = level
+		}
+		var opts dane.Options
+		if cfg.Time != nil {
+			opts.Time = cfg.Time()
+		}
+		return dane.VerifyConnection(d.TLSA, cfg.ServerName, &opts), nil
+	case d.MTASTS != nil:
+		auth, err := d.MTASTS.Auth(a.Host, d.MTASTSOptions)
+		if err != nil {
+			a.Auth = policy.AuthNone
+			return nil, fmt.Errorf("requiretls: %w", err)
+		}
+		if auth != policy.AuthMTASTS {
+			break
+		}
+		a.Auth = auth
+		if a.TLSLevel == "" && d.MTASTS.Mode == mtasts.ModeEnforce {
+			a.TLSLevel = tlsstatus.Secure
+		}
+		mx := serverName(a.Host)
+		return func(cs tls.ConnectionState) error { return verifyPKIX(cs, cfg, mx) }, nil
+	}
+	if cfg.VerifyConnection != nil {
+		return cfg.VerifyConnection, nil
+	}
+	return func(cs tls.ConnectionState) error { return verifyPKIX(cs, cfg, cfg.ServerName) }, nil
 }
 
 func (d *Dialer) tlsConfig(host string) *tls.Config {
@@ -408,6 +526,9 @@ type dialSession struct {
 	lim  *limitedConn // under text: bounds each reply
 	text *textproto.Conn
 	cfg  *tls.Config
+	// verify decides whether the certificate is authenticated: PKIX,
+	// TLSConfig.VerifyConnection or DANE.
+	verify func(tls.ConnectionState) error
 
 	tls     *tls.ConnectionState
 	certErr error
@@ -619,13 +740,9 @@ func (s *dialSession) hello() ([]string, error) {
 // authenticated without letting a bad one fail the handshake.
 func (s *dialSession) handshake() error {
 	cfg := s.cfg.Clone()
-	verify := s.cfg.VerifyConnection
-	if verify == nil {
-		verify = func(cs tls.ConnectionState) error { return verifyPKIX(cs, s.cfg) }
-	}
 	cfg.InsecureSkipVerify = true
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		s.certErr = verify(cs)
+		s.certErr = s.verify(cs)
 		return nil
 	}
 	tc := tls.Client(s.conn, cfg)
@@ -642,8 +759,9 @@ func (s *dialSession) handshake() error {
 
 var errNoServerName = errors.New("requiretls: no host name to verify the certificate against")
 
-func verifyPKIX(cs tls.ConnectionState, cfg *tls.Config) error {
-	if cfg.ServerName == "" {
+// verifyPKIX verifies the server's chain against cfg.RootCAs for name.
+func verifyPKIX(cs tls.ConnectionState, cfg *tls.Config, name string) error {
+	if name == "" {
 		// x509 skips the name check for an empty DNSName.
 		return errNoServerName
 	}
@@ -655,7 +773,7 @@ func verifyPKIX(cs tls.ConnectionState, cfg *tls.Config) error {
 		inter.AddCert(c)
 	}
 	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
-		DNSName:       cfg.ServerName,
+		DNSName:       name,
 		Roots:         cfg.RootCAs,
 		Intermediates: inter,
 		CurrentTime:   timeOf(cfg),

@@ -8,6 +8,7 @@
 // Usage:
 //
 //	relay -nexthop HOST:PORT -bounce-dir DIR [-policy POLICY] [-tls-level verify|may|none]
+//	      [-tlsa FILE] [-mta-sts FILE [-mta-sts-testing]]
 //	      [-cafile FILE] [-servername NAME] [-listen ADDR] [-cert FILE -key FILE]
 //	      [-implicit-tls] [-hostname NAME] [-timeout D]
 //
@@ -52,8 +53,41 @@
 //     enforce a REQUIRETLS message then bounces before connecting.
 //   - none: no TLS: policy.AuthNoEncryption.
 //
-// DANE and MTA-STS need DNS facts (TLSA records, a fetched policy) that
-// this example does not gather.
+// # DANE and MTA-STS
+//
+// The relay looks up no TLSA records and fetches no MTA-STS policy: it
+// takes what a DNSSEC-validating resolver or an HTTPS client would have
+// returned from static files, and hands them to requiretls.Dialer as facts
+// ([requiretls.Dialer.TLSA], [requiretls.Dialer.MTASTS]). The next hop is
+// then treated as an MX host found by an MX lookup, named -servername (or
+// the -nexthop host), and the facts, not -tls-level, set
+// [policy.Attempt.Auth] and the TLS security level; -tls-level cannot be
+// given with them.
+//
+//   - -tlsa FILE: the next hop's TLSA records (the "secure" RRset of
+//     _25._tcp.NAME), one per line in presentation form, e.g.
+//     "3 1 1 0c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6";
+//     empty lines and lines starting with "#" are skipped. The next hop is
+//     authenticated by DANE (RFC 7672), at level dane: a DANE-EE(3) record
+//     needs no CA and no name, a DANE-TA(2) record a chain the server sends
+//     to the matched trust anchor and -servername in the certificate. When
+//     no record is usable for SMTP (PKIX-TA(0), PKIX-EE(1), unknown
+//     parameters) the level is encrypt and nothing authenticates the next
+//     hop: under enforce a REQUIRETLS message bounces before connecting.
+//     A record that does not parse stops the relay at start.
+//   - -mta-sts FILE: the recipient domain's MTA-STS policy file (RFC 8461
+//     Section 3.2, as fetched from
+//     https://mta-sts.DOMAIN/.well-known/mta-sts.txt). In mode enforce a
+//     next hop its mx patterns list is authenticated by PKIX for NAME
+//     against -cafile, at level secure; one they do not list is never
+//     connected to (RFC 8461 Section 5): the message bounces with 5.7.10
+//     when it asked for REQUIRETLS under enforce, and gets 451 4.7.0
+//     otherwise. Mode testing authenticates only with -mta-sts-testing;
+//     mode none never (the relay then treats the next hop as without a
+//     policy, at level may).
+//
+// With both, the TLSA records win (RFC 8461 Section 2). A message with
+// "TLS-Required: No" ignores both (RFC 8689 Section 4.2.2).
 //
 // # Logs
 //
@@ -99,6 +133,8 @@ import (
 	"github.com/requiretls/go-requiretls/examples/internal/cli"
 	"github.com/requiretls/go-requiretls/examples/internal/pki"
 	"github.com/requiretls/go-requiretls/policy"
+	"github.com/requiretls/go-requiretls/policy/dane"
+	"github.com/requiretls/go-requiretls/policy/mtasts"
 	"github.com/requiretls/go-requiretls/requiretls"
 	"github.com/requiretls/go-requiretls/tlsstatus"
 )
@@ -115,6 +151,9 @@ type config struct {
 	tlsLevel            tlsstatus.Name
 	auth                policy.Auth
 	tls                 *tls.Config // for the next hop
+	tlsa                []dane.Record
+	sts                 *mtasts.Policy
+	stsTesting          bool
 	bounceDir           string
 	timeout             time.Duration
 }
@@ -128,7 +167,7 @@ var tlsLevels = map[tlsstatus.Name]policy.Auth{
 
 func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	var c config
-	var policyText, level, cafile, servername string
+	var policyText, level, cafile, servername, tlsaFile, stsFile string
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	fs.StringVar(&c.nexthop, "nexthop", "", "deliver every message to this `host:port` (required)")
 	fs.StringVar(&c.bounceDir, "bounce-dir", "", "write the DSN of each message that cannot be delivered to `dir` (required)")
@@ -136,6 +175,9 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	fs.StringVar(&level, "tls-level", "verify", "TLS security `level` for the next hop: verify, may or none")
 	fs.StringVar(&cafile, "cafile", "", "CA certificates `file` (PEM) that the next hop's certificate must chain to; default: the system roots")
 	fs.StringVar(&servername, "servername", "", "`name` the next hop's certificate must match; default: its host")
+	fs.StringVar(&tlsaFile, "tlsa", "", "authenticate the next hop by DANE with the TLSA records in `file`, one per line (\"3 1 1 HEX\")")
+	fs.StringVar(&stsFile, "mta-sts", "", "authenticate the next hop as an MX host under the MTA-STS policy in `file`")
+	fs.BoolVar(&c.stsTesting, "mta-sts-testing", false, "let an MTA-STS policy in mode testing authenticate the next hop")
 	fs.DurationVar(&c.timeout, "timeout", 2*time.Minute, "give up on a delivery attempt after this `duration`")
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:2526", "`address` to accept mail on")
 	fs.StringVar(&c.certFile, "cert", "", "certificate chain `file` (PEM) for clients; with -key. Default: a self-signed certificate made at start")
@@ -174,6 +216,27 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	if c.auth, ok = tlsLevels[c.tlsLevel]; !ok {
 		return nil, fmt.Errorf("-tls-level %q: want verify, may or none", level)
 	}
+	if tlsaFile != "" || stsFile != "" {
+		if flagSet(fs, "tls-level") {
+			return nil, errors.New("-tls-level cannot be given with -tlsa or -mta-sts: they set the level")
+		}
+		// An MX host: only the facts can authenticate it, and they set
+		// the level (requiretls.Dialer.TLSA, MTASTS).
+		c.auth, c.tlsLevel = policy.AuthNone, ""
+	}
+	if c.stsTesting && stsFile == "" {
+		return nil, errors.New("-mta-sts-testing needs -mta-sts")
+	}
+	if tlsaFile != "" {
+		if c.tlsa, err = readTLSA(tlsaFile); err != nil {
+			return nil, err
+		}
+	}
+	if stsFile != "" {
+		if c.sts, err = readPolicy(stsFile); err != nil {
+			return nil, err
+		}
+	}
 	if c.policy, err = policy.Parse(policyText, &policy.ParseOptions{Vars: vars(c.hostname)}); err != nil {
 		return nil, fmt.Errorf("-policy: %w", err)
 	}
@@ -186,6 +249,53 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// flagSet reports whether the flag name was given.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// readTLSA reads TLSA records in presentation form, one per line. A line
+// that does not parse, or a file without records, is refused: guessing
+// would change how the next hop is authenticated.
+func readTLSA(path string) ([]dane.Record, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("-tlsa: %w", err)
+	}
+	var records []dane.Record
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		r, err := dane.ParseRecord(line)
+		if err != nil {
+			return nil, fmt.Errorf("-tlsa %s:%d: %w", path, i+1, err)
+		}
+		records = append(records, r)
+	}
+	if len(records) == 0 {
+		return nil, fmt.Errorf("-tlsa %s: no TLSA records in it", path)
+	}
+	return records, nil
+}
+
+// readPolicy reads an MTA-STS policy file.
+func readPolicy(path string) (*mtasts.Policy, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("-mta-sts: %w", err)
+	}
+	defer f.Close()
+	p, err := mtasts.ReadPolicy(f)
+	if err != nil {
+		return nil, fmt.Errorf("-mta-sts %s: %w", path, err)
+	}
+	return &p, nil
 }
 
 // vars gives the policy its main.cf parameters: only $mydomain, which
@@ -216,7 +326,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	r.logf("relay/master", "certificate for %s, SHA-256 fingerprint %s", cert.Leaf.Subject.CommonName, pki.Fingerprint(cert))
-	r.logf("relay/master", "next hop %s, tls-level %s, requiretls policy %s", c.nexthop, c.tlsLevel, c.policy.Lookup(c.nexthop))
+	r.logf("relay/master", "next hop %s, %s, requiretls policy %s", c.nexthop, c.describeTLS(), c.policy.Lookup(c.nexthop))
 
 	srv := requiretls.NewServer(r, &requiretls.ServerOptions{Received: true, Hostname: c.hostname})
 	srv.Domain = c.hostname
@@ -245,6 +355,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return 0
+}
+
+// describeTLS says how the next hop is to be authenticated, for the log.
+func (c *config) describeTLS() string {
+	var facts []string
+	if c.tlsa != nil {
+		usable := 0
+		for _, r := range c.tlsa {
+			if r.Usable() {
+				usable++
+			}
+		}
+		facts = append(facts, fmt.Sprintf("%d TLSA records (%d usable)", len(c.tlsa), usable))
+	}
+	if c.sts != nil {
+		facts = append(facts, fmt.Sprintf("MTA-STS policy mode %s (testing counts: %t)", c.sts.Mode, c.stsTesting))
+	}
+	if facts == nil {
+		return "tls-level " + string(c.tlsLevel)
+	}
+	return "MX host " + c.tls.ServerName + " with " + strings.Join(facts, " and ")
 }
 
 // relay is the smtp.Backend; each session hands it messages to deliver.
@@ -369,7 +500,8 @@ func (r *relay) attempt(ctx context.Context, m *message) result {
 		return res.temporary(smtp.EnhancedCode{4, 4, 3}, "Host or domain name not found: "+err.Error())
 	}
 	peer := fmt.Sprintf("%s[%s]:%s", r.host, addrs[0], r.port)
-	d := requiretls.Dialer{LocalName: r.hostname, TLSConfig: r.tls, Timeout: r.timeout}
+	d := requiretls.Dialer{LocalName: r.hostname, TLSConfig: r.tls, Timeout: r.timeout,
+		TLSA: r.tlsa, MTASTS: r.sts, MTASTSOptions: &mtasts.Options{Testing: r.stsTesting}}
 	conn, err := d.Dial(ctx, net.JoinHostPort(addrs[0], r.port), a)
 	var pe *requiretls.PolicyError
 	switch {
@@ -383,6 +515,10 @@ func (r *relay) attempt(ctx context.Context, m *message) result {
 			res.status = tlsstatus.Bounced
 		}
 		return res
+	case errors.Is(err, mtasts.ErrMXNotAllowed), errors.Is(err, mtasts.ErrUnknownMode):
+		// RFC 8461 Section 5: this host must not be used; Section 5.1:
+		// defer, so that a newer policy can be fetched.
+		return res.temporary(smtp.EnhancedCode{4, 7, 0}, err.Error())
 	case err != nil:
 		return res.temporary(smtp.EnhancedCode{4, 4, 1}, "connect to "+peer+": "+err.Error())
 	}
