@@ -52,6 +52,13 @@
 // [Dialer.DialContext] chooses how to connect (source address, proxy) and
 // [Dialer.Logger] gets one log record per decision.
 //
+// What the caller's lookups found reaches the Dialer as facts, so that
+// "enforce" needs no hand-written crypto: [Dialer.TLSA] (TLSA records from a
+// DNSSEC-validated lookup, verified with package policy/dane, RFC 7672) or
+// [Dialer.MTASTS] (a fetched MTA-STS policy, matched and verified with
+// package policy/mtasts, RFC 8461). Either sets the attempt's Auth and TLS
+// level; neither ever falls back to a weaker check.
+//
 // [CheckMail] is the smaller check for a go-smtp client made by
 // smtp.DialStartTLS or smtp.DialTLS: before Client.Mail with REQUIRETLS, is
 // the session under TLS, was the server's certificate verified in the
