@@ -167,3 +167,26 @@ func FuzzRedactDSNInput(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNotification: no panic reading any delivery-status content; the
+// part written from it has one line ending throughout, no line that could
+// be a delimiter, and every recipient block's address.
+func FuzzNotification(f *testing.F) {
+	f.Add([]byte("Reporting-MTA: dns; mx.example.net\r\n\r\nFinal-Recipient: rfc822; bob@example.com\r\nAction: failed\r\nStatus: 5.7.30\r\nDiagnostic-Code: smtp; 550 5.7.30\r\n no\r\n"), "\r\n")
+	f.Add([]byte("\n\nFinal-Recipient: rfc822;a@b\n\n\nFinal-Recipient: x\rAction: \x00\n"), "\n")
+	f.Add([]byte(" continued\r\nReporting-MTA\r\n\r\n\tx\r\n--b\r\n"), "\r\n")
+	f.Fuzz(func(t *testing.T, status []byte, eol string) {
+		if eol != "\r\n" {
+			eol = "\n"
+		}
+		part := notification(status, eol)
+		if !bytes.HasSuffix(part, []byte(eol+eol)) {
+			t.Fatalf("part does not end with a blank line: %q", part)
+		}
+		for _, l := range strings.SplitAfter(string(part), eol) {
+			if strings.HasPrefix(l, "--") || strings.ContainsAny(strings.TrimSuffix(l, eol), "\r\n") {
+				t.Fatalf("bad line %q in %q", l, part)
+			}
+		}
+	})
+}
