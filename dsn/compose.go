@@ -165,8 +165,10 @@ func (rep *Report) validate() error {
 // sending code.
 //
 // The original's header section is read as [RedactMessage] reads it, with
-// the same errors. When it cannot be read, compose with an empty original
-// (strings.NewReader("")): the DSN then returns no header field at all.
+// the same errors (ErrMalformed, ErrHeaderTooLarge), which come before
+// anything is written to w. When it cannot be read, compose again with an
+// empty original (strings.NewReader("")) into the same w: the DSN then
+// returns no header field at all, and the sender still gets the bounce.
 func Compose(w io.Writer, rep *Report, original io.Reader) (Envelope, error) {
 	if err := rep.validate(); err != nil {
 		return Envelope{}, err
