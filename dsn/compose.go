@@ -17,7 +17,9 @@ import (
 )
 
 // Ret is the RFC 3461 Section 4.3 RET parameter the original message was
-// received with.
+// received with. It is the twin of go-smtp's smtp.DSNReturn, with the same
+// values, so dsn.Ret(mailOptions.Return) converts one; package dsn keeps
+// its own type so that it does not import go-smtp.
 type Ret string
 
 const (

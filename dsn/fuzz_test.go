@@ -2,6 +2,7 @@ package dsn
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -187,6 +188,27 @@ func FuzzNotification(f *testing.F) {
 			if strings.HasPrefix(l, "--") || strings.ContainsAny(strings.TrimSuffix(l, eol), "\r\n") {
 				t.Fatalf("bad line %q in %q", l, part)
 			}
+		}
+	})
+}
+
+// FuzzRecipientFromReply: any reply and address either fail with
+// ErrInvalidReport or give a recipient block that Compose accepts.
+func FuzzRecipientFromReply(f *testing.F) {
+	f.Add("bob@example.com", "mx.example.com", 550, 5, 7, 30, "REQUIRETLS support required")
+	f.Add("jos\u00e9@example.com", "", 451, -1, -1, -1, "a\r\nb")
+	f.Add("a", "b", 250, 2, 0, 0, "")
+	f.Fuzz(func(t *testing.T, rcpt, mta string, code, e0, e1, e2 int, msg string) {
+		rc, err := RecipientFromReply(rcpt, mta, SMTPReply{code, [3]int{e0, e1, e2}, msg})
+		if err != nil {
+			if !errors.Is(err, ErrInvalidReport) {
+				t.Fatal(err)
+			}
+			return
+		}
+		rep := &Report{From: "a", To: "b", ReportingMTA: "dns; x", Recipients: []Recipient{rc}}
+		if err := rep.validate(); err != nil {
+			t.Fatalf("%+v: %v", rc, err)
 		}
 	})
 }
