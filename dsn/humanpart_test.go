@@ -50,21 +50,29 @@ func qpEncode(s string) string {
 	return s[:20] + "=\r\n" + s[20:]
 }
 
+// humanQuoteCases are bounces whose human-readable part quotes the
+// returned body, in plain text, quoted-printable, base64, and in a nested
+// part. They also go through the read-pattern property and seed
+// FuzzRedactDSNInput.
+func humanQuoteCases() map[string]string {
+	quoted := "Your message could not be delivered:\r\n> " + strings.ReplaceAll(secretBody, "\r\n", "\r\n> ")
+	return map[string]string{
+		"plain":            quotingBounce("Content-Type: text/plain\r\n", quoted),
+		"quoted-printable": quotingBounce("Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n", qpEncode(quoted)),
+		"base64":           quotingBounce("Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n", base64.StdEncoding.EncodeToString([]byte(quoted))),
+		"nested":           quotingBounce("Content-Type: multipart/alternative; boundary=n\r\n", "--n\r\nContent-Type: text/plain\r\n\r\n"+quoted+"\r\n--n--\r\n"),
+	}
+}
+
 // TestRedactDSNHumanPartQuotingBody (R43, R46, issue 13 part 2): several
 // MTAs quote the returned body in the human-readable part, in plain text,
 // quoted-printable or base64. By default RedactDSN replaces that part with
 // one written from the delivery-status fields, so no body byte is kept.
 func TestRedactDSNHumanPartQuotingBody(t *testing.T) {
-	quoted := "Your message could not be delivered:\r\n> " + strings.ReplaceAll(secretBody, "\r\n", "\r\n> ")
-	for _, c := range []struct{ name, header, body string }{
-		{"plain", "Content-Type: text/plain\r\n", quoted},
-		{"quoted-printable", "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n", qpEncode(quoted)},
-		{"base64", "Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n", base64.StdEncoding.EncodeToString([]byte(quoted))},
-		{"nested", "Content-Type: multipart/alternative; boundary=n\r\n", "--n\r\nContent-Type: text/plain\r\n\r\n" + quoted + "\r\n--n--\r\n"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
+	for name, in := range humanQuoteCases() {
+		t.Run(name, func(t *testing.T) {
 			var out bytes.Buffer
-			require.NoError(t, RedactDSN(&out, strings.NewReader(quotingBounce(c.header, c.body)), nil))
+			require.NoError(t, RedactDSN(&out, strings.NewReader(in), nil))
 			assertNoBody(t, out.Bytes(), secretBody)
 			parseMIME(t, out.Bytes())
 			assert.Contains(t, out.String(), "--b\r\nContent-Description: Notification\r\nContent-Type: text/plain; charset=utf-8\r\n"+
