@@ -38,7 +38,8 @@ type Options struct {
 	// body, which several MTAs quote in that part (in plain text,
 	// quoted-printable or base64): body bytes then reach the output.
 	// By default (false) such a part is replaced by one written from the
-	// delivery-status fields; see RedactDSN.
+	// delivery-status fields; see RedactDSN. It also makes RedactDSN
+	// stream its output instead of holding it until the end.
 	UnsafeKeepHumanReadable bool
 }
 

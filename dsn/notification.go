@@ -2,6 +2,7 @@ package dsn
 
 import (
 	"bytes"
+	"io"
 	"strings"
 )
 
@@ -20,6 +21,23 @@ func (b *outBuffer) Write(p []byte) (int, error) {
 		return 0, errOutputTooLarge
 	}
 	return b.Buffer.Write(p)
+}
+
+// cutWriter passes the first n bytes to w and drops the rest, noting in
+// *cut that it did.
+type cutWriter struct {
+	w   io.Writer
+	n   int
+	cut *bool
+}
+
+func (c *cutWriter) Write(p []byte) (int, error) {
+	if len(p) > c.n {
+		c.n, *c.cut = 0, true
+		return len(p), nil
+	}
+	c.n -= len(p)
+	return c.w.Write(p)
 }
 
 // dropWriter receives a preamble or epilogue that RedactDSN drops, and

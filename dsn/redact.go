@@ -67,7 +67,8 @@ var replacedFields = []string{
 // The human-readable part: several MTAs quote the returned body in it, in
 // plain text, quoted-printable or base64. So when the bounce returned any
 // body byte (a returned part with a body, a preamble or epilogue with text
-// in it), that part is replaced by the one [Compose] writes for a
+// in it), or the part is longer than opts.MaxHeaderBytes (it is not held
+// in memory past that), it is replaced by the one [Compose] writes for a
 // REQUIRETLS message, built from the Reporting-MTA, Final-Recipient, Action
 // and Diagnostic-Code fields of the delivery-status part, which is copied
 // anyway: "Content-Description: Notification", text/plain in UTF-8, with
@@ -75,9 +76,10 @@ var replacedFields = []string{
 // anywhere else, so none is a body byte. The part is kept as it came only
 // when the bounce returned no body at all (it was headers only already, as
 // a DSN made by Compose or redacted by Postfix is): there is then nothing
-// it could quote that the bounce returned. RedactDSN cannot recognise body
-// text that a bounce does not return but quotes anyway. Options
-// UnsafeKeepHumanReadable keeps the part in every case.
+// it could quote that the bounce returned (a body of blank lines only does
+// not count). RedactDSN cannot recognise body text that a bounce does not
+// return but quotes anyway. Options UnsafeKeepHumanReadable keeps the part
+// in every case.
 //
 // A DSN with no returned part is copied unchanged (but for the preambles
 // and epilogues). Everything else is refused with an error, so that no
@@ -111,16 +113,22 @@ var replacedFields = []string{
 //
 // Whether the human-readable part may be kept is known only at the end of
 // the input, so the output is held until then and written to w only when
-// the whole input was accepted: on error, nothing is written. Never send
-// the input as it is after an error, whatever the error: compose a fresh
-// DSN from the facts with [Compose] instead (with an empty original if its
-// header cannot be read either). Memory use is an 8 KiB buffer, plus
-// opts.MaxHeaderBytes, plus the output (which holds no returned body):
-// an output longer than 1 MiB plus twice opts.MaxHeaderBytes fails with
+// the whole input was accepted: on error, nothing is written. (With
+// UnsafeKeepHumanReadable the output is streamed, and on error w may hold
+// a partial DSN, to be discarded.) Never send the input as it is after an
+// error, whatever the error: compose a fresh DSN from the facts with
+// [Compose] instead (with an empty original if its header cannot be read
+// either). Memory use is an 8 KiB buffer, plus opts.MaxHeaderBytes, plus
+// the output (which holds no returned body, and at most opts.MaxHeaderBytes
+// of the human-readable part): an output longer than 1 MiB plus twice
+// opts.MaxHeaderBytes (a delivery-status part that long) fails with
 // ErrHeaderTooLarge. The returned body, the preambles and the epilogues are
 // skipped without being copied, whatever their size.
 func RedactDSN(w io.Writer, r io.Reader, opts *Options) error {
-	d := &redactor{s: newScanner(r, 8<<10), opts: opts, max: opts.maxHeader(), human: [2]int{-1, -1}}
+	d := &redactor{s: newScanner(r, 8<<10), w: w, opts: opts, max: opts.maxHeader(), human: [2]int{-1, -1}}
+	if opts.unsafeKeep() {
+		return d.run()
+	}
 	d.out.max = 1<<20 + 2*d.max
 	d.w = &d.out
 	if err := d.run(); err != nil {
@@ -130,7 +138,7 @@ func RedactDSN(w io.Writer, r io.Reader, opts *Options) error {
 		return err
 	}
 	out := d.out.Bytes()
-	if d.dropped && d.human[0] >= 0 && !opts.unsafeKeep() {
+	if (d.dropped || d.humanCut) && d.human[0] >= 0 {
 		// The bounce returned (part of) the original, which its
 		// human-readable part may quote: that part is written anew.
 		out = slices.Concat(out[:d.human[0]], notification(out[d.status[0]:d.status[1]], d.open[0].eol), out[d.human[1]:])
@@ -161,10 +169,11 @@ type redactor struct {
 	partBuf []byte          // storage for part header sections
 	retBuf  []byte          // storage for returned header sections
 
-	out     outBuffer // the output, written to w at the end
-	human   [2]int    // where the human-readable part is in out, from after its delimiter line to the next; -1: none
-	status  [2]int    // where the delivery-status content is in out
-	dropped bool      // a returned body, or a preamble or epilogue with text, was dropped
+	out      outBuffer // the output, written to w at the end
+	human    [2]int    // where the human-readable part is in out, from after its delimiter line to the next; -1: none
+	status   [2]int    // where the delivery-status content is in out
+	dropped  bool      // a returned body, or a preamble or epilogue with text, was dropped
+	humanCut bool      // the human-readable part was longer than max: out holds only its start
 }
 
 func (d *redactor) errorf(sentinel error, msg string) error {
@@ -344,8 +353,8 @@ func (d *redactor) multipart() error {
 		if err := d.part(level, index, eol); err != nil {
 			return err
 		}
-		if d.human[0] == start && level == 0 {
-			d.human[1] = d.out.Len()
+		if d.human[0] == start && level == 0 && d.w != &d.out && !d.opts.unsafeKeep() {
+			d.human[1], d.w = d.out.Len(), &d.out
 		}
 	}
 }
@@ -391,6 +400,11 @@ func (d *redactor) part(level, index int, eol string) error {
 		d.sawDS = true
 	case level == 0: // the first part and not delivery-status: human-readable
 		d.human[0] = d.out.Len()
+		if !d.opts.unsafeKeep() {
+			// Past max it is written anew whatever the bounce holds, so
+			// the rest need not be held.
+			d.w = &cutWriter{w: &d.out, n: d.max, cut: &d.humanCut}
+		}
 	}
 	for _, b := range [][]byte{hdr.raw, []byte(hdr.blank)} {
 		if err := d.write(b); err != nil {
@@ -491,11 +505,11 @@ func (d *redactor) returned(hdr section, pt partType, mt, eol string) error {
 		return d.errorf(ErrMalformed, "missing final delimiter")
 	case endBlank:
 		// The body: skipped, never copied (RFC 8689 Section 5).
-		start := d.s.offset()
-		if err := d.s.skip(nil, d.bounds, d.classify); err != nil {
+		var body dropWriter
+		if err := d.s.skip(&body, d.bounds, d.classify); err != nil {
 			return d.eofError(err, "missing final delimiter")
 		}
-		d.dropped = d.dropped || d.s.offset() > start
+		d.dropped = d.dropped || body.content(false)
 	}
 	// The line ending before the delimiter belongs to the delimiter
 	// (RFC 2046 Section 5.1.1).
