@@ -353,7 +353,8 @@ func (d *redactor) multipart() error {
 		if err := d.part(level, index, eol); err != nil {
 			return err
 		}
-		if d.human[0] == start && level == 0 && d.w != &d.out && !d.opts.unsafeKeep() {
+		if level == 0 && d.human[0] == start && !d.opts.unsafeKeep() {
+			// The end of the human-readable part: back from its cutWriter.
 			d.human[1], d.w = d.out.Len(), &d.out
 		}
 	}
