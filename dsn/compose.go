@@ -17,7 +17,9 @@ import (
 )
 
 // Ret is the RFC 3461 Section 4.3 RET parameter the original message was
-// received with.
+// received with. It is the twin of go-smtp's smtp.DSNReturn, with the same
+// values, so dsn.Ret(mailOptions.Return) converts one; package dsn keeps
+// its own type so that it does not import go-smtp.
 type Ret string
 
 const (
@@ -57,7 +59,7 @@ type Report struct {
 	From    string    // required: the DSN's From field, e.g. "MAILER-DAEMON@mx.example.org (Mail Delivery System)"
 	To      string    // required: the original envelope sender, who receives the DSN; never "<>" (RFC 5321 Section 6.1)
 	Date    time.Time // zero: time.Now()
-	MsgID   string    // the DSN's Message-ID, "<...>"; empty: omitted
+	MsgID   string    // the DSN's Message-ID, "<...>"; empty: a random one at the ReportingMTA host name (see Compose)
 	Subject string    // empty: chosen from the actions, as Postfix does
 	Text    string    // human-readable part; empty: generated from the recipients. It must not quote the original body.
 
@@ -102,6 +104,7 @@ type Envelope struct {
 }
 
 var (
+	hostRE   = regexp.MustCompile(`^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$`)    // a domain name, as the id-right of a msg-id
 	statusRE = regexp.MustCompile(`^[245]\.[0-9]{1,3}\.[0-9]{1,3}$`)      // RFC 3464 Section 2.3.4
 	typedRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.+-]*[ \t]*;.+`) // address-type ";" ..., RFC 3464 Section 2.3.2
 )
@@ -162,6 +165,9 @@ func (rep *Report) validate() error {
 // REQUIRETLS, RET=FULL is disregarded (RFC 8689 Section 5, R46, R47) and
 // the body is not read, apart from what fills the last 4 KiB read buffer.
 //
+// Without rep.MsgID the DSN gets a random Message-ID at the reporting
+// MTA's host name; set MsgID, Boundary and Date for a reproducible DSN.
+//
 // The DSN's own header gets "TLS-Required: No" only when the original
 // carried a valid one and did not request REQUIRETLS (Postfix 3.11; RFC
 // 8689 Section 4.1 makes REQUIRETLS win). It never gets Require-TLS-ESMTP:
@@ -169,8 +175,10 @@ func (rep *Report) validate() error {
 // sending code.
 //
 // The original's header section is read as [RedactMessage] reads it, with
-// the same errors. When it cannot be read, compose with an empty original
-// (strings.NewReader("")): the DSN then returns no header field at all.
+// the same errors (ErrMalformed, ErrHeaderTooLarge), which come before
+// anything is written to w. When it cannot be read, compose again with an
+// empty original (strings.NewReader("")) into the same w: the DSN then
+// returns no header field at all, and the sender still gets the bounce.
 func Compose(w io.Writer, rep *Report, original io.Reader) (Envelope, error) {
 	if err := rep.validate(); err != nil {
 		return Envelope{}, err
@@ -212,9 +220,7 @@ func Compose(w io.Writer, rep *Report, original io.Reader) (Envelope, error) {
 	field("To", rep.To)
 	field("Date", date.Format(time.RFC1123Z))
 	field("Subject", orDefault(rep.Subject, subject(rep.Recipients)))
-	if rep.MsgID != "" {
-		field("Message-ID", rep.MsgID)
-	}
+	field("Message-ID", orDefault(rep.MsgID, messageID(rep.ReportingMTA)))
 	if id := oh.Get("Message-Id"); id != "" && !strings.ContainsAny(id, "\r\n") {
 		field("In-Reply-To", id)
 		field("References", id)
@@ -311,6 +317,19 @@ func writeStatus(b *bytes.Buffer, rep *Report) {
 		field("Last-Attempt-Date", date(rc.LastAttemptDate))
 		field("Will-Retry-Until", date(rc.WillRetryUntil))
 	}
+}
+
+// messageID returns a new Message-ID for a DSN (RFC 5322 Section 3.6.4):
+// 26 random characters (130 bits, so it is unique without a counter) at
+// the host name of the reporting MTA, "dns; mx.example.net", or at
+// "invalid" (RFC 6761) when it has no domain name.
+func messageID(reportingMTA string) string {
+	typ, host, _ := strings.Cut(reportingMTA, ";")
+	host = strings.TrimSpace(host)
+	if !strings.EqualFold(strings.TrimSpace(typ), "dns") || !hostRE.MatchString(host) {
+		host = "invalid"
+	}
+	return "<" + rand.Text() + "@" + host + ">"
 }
 
 func subject(rcs []Recipient) string {

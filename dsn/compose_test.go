@@ -276,3 +276,37 @@ func TestComposeStatusDatesWithoutDayName(t *testing.T) {
 	assert.Contains(t, out, "\r\nLast-Attempt-Date: 04 Mar 2025 10:00:00 +0000\r\n")
 	assert.Contains(t, out, "\r\nWill-Retry-Until: 04 Mar 2025 11:00:00 +0000\r\n")
 }
+
+// TestComposeMessageID (issue 15 item 7): a DSN gets a Message-ID when the
+// caller gives none (RFC 5322 Section 3.6.4 says every message SHOULD have
+// one): 26 random characters at the Reporting-MTA's host name, or at
+// "invalid" (RFC 6761) when that is no domain name. One given is kept.
+func TestComposeMessageID(t *testing.T) {
+	re := regexp.MustCompile("\r\nMessage-ID: <([A-Z2-7]{26})@([^>]+)>\r\n")
+	ids := map[string]bool{}
+	for _, tc := range []struct{ mta, host string }{
+		{"dns; mx.example.net", "mx.example.net"},
+		{"dns;mx-1.example.net", "mx-1.example.net"},
+		{"dns; [192.0.2.1]", "invalid"},
+		{"x-local; mail server 1", "invalid"},
+		{"dns; mx..example.net", "invalid"},
+	} {
+		rep := testReport()
+		rep.MsgID, rep.ReportingMTA = "", tc.mta
+		var b bytes.Buffer
+		_, err := Compose(&b, rep, strings.NewReader(""))
+		require.NoError(t, err)
+		m := re.FindStringSubmatch(b.String())
+		require.NotNil(t, m, tc.mta)
+		assert.Equal(t, tc.host, m[2], tc.mta)
+		assert.False(t, ids[m[1]], "unique")
+		ids[m[1]] = true
+		parseMIME(t, b.Bytes())
+	}
+	rep := testReport()
+	var b bytes.Buffer
+	_, err := Compose(&b, rep, strings.NewReader(""))
+	require.NoError(t, err)
+	assert.Contains(t, b.String(), "\r\nMessage-ID: "+rep.MsgID+"\r\n")
+	assert.Equal(t, 1, strings.Count(b.String(), "Message-ID:"))
+}

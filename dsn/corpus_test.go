@@ -89,7 +89,10 @@ func TestRedactDSNCorpus(t *testing.T) {
 				outLines[l] = true
 			}
 			for _, l := range returnedBodyLines(in) {
-				assert.False(t, outLines[l], "body line leaked: %q", l)
+				// The part header of a rewritten human-readable part is
+				// the redactor's own text, whatever the body holds.
+				own := l == "Content-Type: text/plain; charset=utf-8" || l == "Content-Transfer-Encoding: 8bit"
+				assert.False(t, outLines[l] && !own, "body line leaked: %q", l)
 			}
 		})
 	}

@@ -11,7 +11,9 @@
 //   - [RedactDSN] rewrites an RFC 3464 DSN made by another bounce
 //     generator: each returned-message part becomes headers only, the
 //     preambles and epilogues (where some bounces put the original) are
-//     dropped, every other byte is copied. Structures it cannot follow
+//     dropped, the human-readable part is written anew from the
+//     delivery-status fields when the bounce returned body bytes (it may
+//     quote them), every other byte is copied. Structures it cannot follow
 //     with certainty, or that other readers would follow differently, are
 //     refused with an error rather than guessed at, so that no body byte
 //     leaks. After an error, compose a fresh DSN with [Compose]; never send
@@ -22,8 +24,9 @@
 //     [Report].KeepRequireTLS asks for mox's behaviour instead of Postfix's
 //     default (requiretls_redact_dsn=yes: redacted, sent without REQUIRETLS).
 //
-// All three stream: memory is bounded by [Options].MaxHeaderBytes plus a
-// fixed buffer, never by the size of the message. Redaction levels beyond
+// All three stream their input: memory is bounded by [Options].MaxHeaderBytes
+// plus a fixed buffer (RedactDSN also holds its output, which has no
+// returned body), never by the size of the message. Redaction levels beyond
 // the RFC: [Options].Fields restricts the returned header fields to an
 // allow-list.
 //

@@ -2,6 +2,7 @@ package dsn
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -164,6 +165,50 @@ func FuzzRedactDSNInput(f *testing.F) {
 		again, err := redact(bytes.NewReader(out))
 		if err != nil || !bytes.Equal(again, out) {
 			t.Fatalf("a second redaction changes the output (err %v):\n%q\n%q", err, out, again)
+		}
+	})
+}
+
+// FuzzNotification: no panic reading any delivery-status content; the
+// part written from it has one line ending throughout, no line that could
+// be a delimiter, and every recipient block's address.
+func FuzzNotification(f *testing.F) {
+	f.Add([]byte("Reporting-MTA: dns; mx.example.net\r\n\r\nFinal-Recipient: rfc822; bob@example.com\r\nAction: failed\r\nStatus: 5.7.30\r\nDiagnostic-Code: smtp; 550 5.7.30\r\n no\r\n"), "\r\n")
+	f.Add([]byte("\n\nFinal-Recipient: rfc822;a@b\n\n\nFinal-Recipient: x\rAction: \x00\n"), "\n")
+	f.Add([]byte(" continued\r\nReporting-MTA\r\n\r\n\tx\r\n--b\r\n"), "\r\n")
+	f.Fuzz(func(t *testing.T, status []byte, eol string) {
+		if eol != "\r\n" {
+			eol = "\n"
+		}
+		part := notification(status, eol)
+		if !bytes.HasSuffix(part, []byte(eol+eol)) {
+			t.Fatalf("part does not end with a blank line: %q", part)
+		}
+		for _, l := range strings.SplitAfter(string(part), eol) {
+			if strings.HasPrefix(l, "--") || strings.ContainsAny(strings.TrimSuffix(l, eol), "\r\n") {
+				t.Fatalf("bad line %q in %q", l, part)
+			}
+		}
+	})
+}
+
+// FuzzRecipientFromReply: any reply and address either fail with
+// ErrInvalidReport or give a recipient block that Compose accepts.
+func FuzzRecipientFromReply(f *testing.F) {
+	f.Add("bob@example.com", "mx.example.com", 550, 5, 7, 30, "REQUIRETLS support required")
+	f.Add("jos\u00e9@example.com", "", 451, -1, -1, -1, "a\r\nb")
+	f.Add("a", "b", 250, 2, 0, 0, "")
+	f.Fuzz(func(t *testing.T, rcpt, mta string, code, e0, e1, e2 int, msg string) {
+		rc, err := RecipientFromReply(rcpt, mta, SMTPReply{code, [3]int{e0, e1, e2}, msg})
+		if err != nil {
+			if !errors.Is(err, ErrInvalidReport) {
+				t.Fatal(err)
+			}
+			return
+		}
+		rep := &Report{From: "a", To: "b", ReportingMTA: "dns; x", Recipients: []Recipient{rc}}
+		if err := rep.validate(); err != nil {
+			t.Fatalf("%+v: %v", rc, err)
 		}
 	})
 }

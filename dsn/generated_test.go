@@ -2,9 +2,11 @@ package dsn
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"mime/quotedprintable"
 	"strings"
 	"testing"
 
@@ -17,14 +19,20 @@ import (
 // hostile.Secret, mixing the shapes of issue 13 part 2 and issue 12 item 8
 // with every line-ending style and nesting depths 1 to 3.
 //
+// The human-readable part (the first top-level part, or a text part nested
+// in it) quotes the original body, in plain text, quoted-printable or
+// base64, in half of the bounces that return the body somewhere.
+//
 // Left out on purpose, because no redactor can tell them from a DSN that
-// is fine: the original quoted inside the human-readable part (the first
-// top-level part, or a text part nested in it), and a body line that is
-// exactly a delimiter of an open boundary (every MIME reader then sees a
-// new part there).
+// is fine: a bounce that quotes the body but does not return it, and a
+// body line that is exactly a delimiter of an open boundary (every MIME
+// reader then sees a new part there).
 type bounceGen struct {
 	r     *rand.Rand
 	lines []string
+	body  []string // the original's body lines, planted in this bounce
+	quote string   // how the human-readable part quotes them: "", "plain", "quoted-printable", "base64"
+	shape string   // quote, nesting depth and line endings of the last bounce
 }
 
 func (g *bounceGen) add(ls ...string) { g.lines = append(g.lines, ls...) }
@@ -39,9 +47,50 @@ func (g *bounceGen) original(boundary string) {
 		g.add("Received: from x", "\tby y")
 	}
 	g.add("")
-	for range 1 + g.r.IntN(4) {
-		g.add(g.pick("body "+hostile.Secret, hostile.Secret+"-Field: x", "--"+boundary+"-x "+hostile.Secret, "-- "+hostile.Secret, ""))
+	for _, l := range g.body {
+		g.add(strings.ReplaceAll(l, "BOUNDARY", boundary))
 	}
+}
+
+// newBody chooses the original's body lines: secret lines, some shaped
+// like header fields or near delimiters (BOUNDARY stands for the
+// enclosing boundary), and a line that is distinct in every bounce.
+func (g *bounceGen) newBody() {
+	g.body = g.body[:0]
+	for range 1 + g.r.IntN(4) {
+		g.body = append(g.body, g.pick("body "+hostile.Secret, hostile.Secret+"-Field: x", "--BOUNDARY-x "+hostile.Secret, "-- "+hostile.Secret, ""))
+	}
+	g.body = append(g.body, fmt.Sprintf("the launch code is %016x", g.r.Uint64()))
+}
+
+// quoted adds the human-readable text that quotes the body, encoded as
+// g.quote says, after its part header fields.
+func (g *bounceGen) quoted(boundary string) {
+	text := "Your message could not be delivered:\n"
+	for _, l := range g.body {
+		text += "> " + strings.ReplaceAll(l, "BOUNDARY", boundary) + "\n"
+	}
+	switch g.quote {
+	case "plain":
+		g.add("")
+		g.add(strings.Split(strings.TrimSuffix(text, "\n"), "\n")...)
+		return
+	case "base64":
+		enc := base64.StdEncoding.EncodeToString([]byte(text))
+		g.add("Content-Transfer-Encoding: base64", "")
+		for len(enc) > 76 {
+			g.add(enc[:76])
+			enc = enc[76:]
+		}
+		g.add(enc)
+		return
+	}
+	var b strings.Builder
+	w := quotedprintable.NewWriter(&b)
+	w.Write([]byte(text))
+	w.Close()
+	g.add("Content-Transfer-Encoding: quoted-printable", "")
+	g.add(strings.Split(strings.TrimSuffix(strings.ReplaceAll(b.String(), "\r\n", "\n"), "\n"), "\n")...)
 }
 
 // returnedPart adds a part holding the original, with a Content-Type and
@@ -81,7 +130,12 @@ func (g *bounceGen) returnedPart(boundary string, afterDS bool) {
 func (g *bounceGen) human(boundary string, depth int) {
 	g.add("--" + boundary)
 	if depth <= 1 {
-		g.add("Content-Type: text/plain", "", "Your message could not be delivered.")
+		g.add("Content-Type: text/plain")
+		if g.quote == "" {
+			g.add("", "Your message could not be delivered.")
+			return
+		}
+		g.quoted(boundary)
 		return
 	}
 	inner := fmt.Sprintf("n%d", depth)
@@ -102,21 +156,28 @@ func (g *bounceGen) human(boundary string, depth int) {
 // bounce returns one generated bounce.
 func (g *bounceGen) bounce() string {
 	g.lines = g.lines[:0]
+	g.newBody()
+	preamble, before, after := g.r.IntN(3), g.r.IntN(3) == 0, g.r.IntN(4) != 0
+	g.quote = ""
+	if preamble == 1 || before || after {
+		g.quote = g.pick("", "", "", "plain", "quoted-printable", "base64")
+	}
 	g.add("From: MAILER-DAEMON@example.net", "Subject: Undelivered", "MIME-Version: 1.0",
 		"Content-Type: multipart/report; report-type=delivery-status;", "\tboundary=\"b0\"", "")
-	switch g.r.IntN(3) {
+	switch preamble {
 	case 0:
 		g.add("This is a MIME-encapsulated message.", "")
 	case 1:
 		g.original("b0") // the original in the preamble
 	}
-	g.human("b0", 1+g.r.IntN(3))
-	if g.r.IntN(3) == 0 {
+	depth := 1 + g.r.IntN(3)
+	g.human("b0", depth)
+	if before {
 		g.returnedPart("b0", true) // before the delivery-status part
 	}
 	g.add("--b0", "Content-Type: message/delivery-status", "", "Reporting-MTA: dns; mx.example.net", "",
 		"Final-Recipient: rfc822; bob@example.com", "Action: failed", "Status: 5.7.30", "")
-	if g.r.IntN(4) != 0 {
+	if after {
 		g.returnedPart("b0", true)
 	}
 	g.add("--b0--")
@@ -125,6 +186,7 @@ func (g *bounceGen) bounce() string {
 	}
 	var b strings.Builder
 	style := g.r.IntN(10) // 0..3 CRLF, 4..7 LF, 8 CR only, 9 mixed
+	g.shape = fmt.Sprintf("quote=%s depth=%d eol=%s", g.quote, depth, []string{"CRLF", "CRLF", "CRLF", "CRLF", "LF", "LF", "LF", "LF", "CR", "mixed"}[style])
 	for _, l := range g.lines {
 		b.WriteString(l)
 		switch {
@@ -142,32 +204,44 @@ func (g *bounceGen) bounce() string {
 }
 
 // TestGeneratedHostileBounces: 10 000 generated hostile bounces (issue 13
-// part 2) through RedactDSN. No output holds a byte of the secret body,
-// even on error (R43, R46); every error wraps a sentinel; every accepted
-// output is read by go-message and redacts to itself.
+// part 2) through RedactDSN. No output holds the secret, nor any 16-byte
+// window of a line of the original body, even on error (R43, R46); every
+// error wraps a sentinel; every accepted output is read by go-message and
+// redacts to itself.
 func TestGeneratedHostileBounces(t *testing.T) {
 	n := 10_000
 	if testing.Short() {
 		n = 1_000
 	}
 	g := &bounceGen{r: rand.New(rand.NewPCG(13, 2))}
-	accepted := 0
+	accepted, quoting, shapes := 0, map[string]int{}, map[string]bool{}
 	for i := range n {
 		in := g.bounce()
+		shapes[g.shape] = true
 		var out bytes.Buffer
 		err := RedactDSN(&out, strings.NewReader(in), nil)
 		require.NotContains(t, out.String(), hostile.Secret, "bounce %d (err %v):\n%q", i, err, in)
+		for _, l := range g.body {
+			for j := 0; j+16 <= len(l); j++ {
+				require.NotContains(t, out.String(), l[j:j+16], "bounce %d (err %v):\n%q", i, err, in)
+			}
+		}
 		if err != nil {
 			require.True(t, errors.Is(err, ErrNotDSN) || errors.Is(err, ErrMalformed) || errors.Is(err, ErrEncoded) || errors.Is(err, ErrHeaderTooLarge),
 				"bounce %d: untyped error %v", i, err)
 			continue
 		}
 		accepted++
+		quoting[g.quote]++
 		parseMIME(t, out.Bytes())
 		var again bytes.Buffer
 		require.NoError(t, RedactDSN(&again, bytes.NewReader(out.Bytes()), nil), "bounce %d", i)
 		require.Equal(t, out.String(), again.String(), "bounce %d: a second redaction changes the output", i)
 	}
-	t.Logf("%d generated bounces, %d redacted, %d refused", n, accepted, n-accepted)
+	t.Logf("%d generated bounces, %d redacted, %d refused; redacted by quoting: %v", n, accepted, n-accepted, quoting)
 	require.Positive(t, accepted)
+	for _, q := range []string{"plain", "quoted-printable", "base64"} {
+		require.Positive(t, quoting[q], "no redacted bounce quotes the body in %s", q)
+	}
+	require.Len(t, shapes, 4*3*4, "every quoting, nesting depth and line-ending style, in every combination")
 }

@@ -20,7 +20,8 @@ type Options struct {
 	// MaxHeaderBytes limits each header section read (the message's, and in
 	// a DSN the top-level one, each part's and the returned message's).
 	// A longer section fails with ErrHeaderTooLarge. Memory use of every
-	// entry point is bounded by a small constant plus this limit.
+	// entry point is bounded by a small constant plus a few times this
+	// limit (see RedactDSN).
 	// Zero means DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
 
@@ -31,6 +32,15 @@ type Options struct {
 	// e.g. []string{"Message-ID", "Date", "From", "To"}; an empty non-nil
 	// list returns no fields at all.
 	Fields []string
+
+	// UnsafeKeepHumanReadable makes RedactDSN copy the human-readable part
+	// of a bounce as it came, even when the bounce returned the original
+	// body, which several MTAs quote in that part (in plain text,
+	// quoted-printable or base64): body bytes then reach the output.
+	// By default (false) such a part is replaced by one written from the
+	// delivery-status fields; see RedactDSN. It also makes RedactDSN
+	// stream its output instead of holding it until the end.
+	UnsafeKeepHumanReadable bool
 }
 
 func (o *Options) maxHeader() int {
@@ -39,6 +49,8 @@ func (o *Options) maxHeader() int {
 	}
 	return o.MaxHeaderBytes
 }
+
+func (o *Options) unsafeKeep() bool { return o != nil && o.UnsafeKeepHumanReadable }
 
 // keepField reports whether the allow-list keeps the field called name.
 func (o *Options) keepField(name []byte) bool {

@@ -129,3 +129,31 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	c.sawBody = c.sawBody || strings.Contains(string(p), "ZZBODY")
 	return len(p), nil
 }
+
+// A DSN with a 1 GiB human-readable part (an MTA that quotes the whole
+// body there) and a headers-only returned part: the part is not held in
+// memory; past MaxHeaderBytes it is written anew from the delivery-status
+// fields. With UnsafeKeepHumanReadable it is streamed through.
+func TestMemoryRedactDSNHugeHumanPart1GiB(t *testing.T) {
+	const b = "big-boundary"
+	prefix := "Content-Type: multipart/report; report-type=delivery-status; boundary=" + b + "\r\n\r\n" +
+		"--" + b + "\r\nContent-Type: text/plain\r\n\r\n"
+	suffix := "\r\n--" + b + "\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; x\r\n\r\nFinal-Recipient: rfc822;a@b\r\nAction: failed\r\nStatus: 5.7.30\r\n\r\n" +
+		"--" + b + "\r\nContent-Type: text/rfc822-headers\r\n\r\n" + msgHeader + "\r\n--" + b + "--\r\n"
+	for _, tc := range []struct {
+		opts   *Options
+		leaked bool
+	}{{nil, false}, {&Options{UnsafeKeepHumanReadable: true}, true}} {
+		g := newGenReader(prefix, gib, suffix)
+		var err error
+		out := &countWriter{}
+		peak, _ := peakHeap(func() { err = RedactDSN(out, g, tc.opts) })
+		require.NoError(t, err)
+		assert.Less(t, peak, uint64(1<<20), "peak heap")
+		assert.Equal(t, int64(len(prefix)+gib+len(suffix)), g.read, "the whole input is scanned")
+		assert.Equal(t, tc.leaked, out.sawBody)
+		if !tc.leaked {
+			assert.Less(t, out.n, int64(4<<10))
+		}
+	}
+}

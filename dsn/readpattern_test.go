@@ -58,6 +58,9 @@ func redactDSNTableInputs() map[string][]byte {
 	for _, c := range hostileShapeCases() {
 		ins["shape/"+c.name] = []byte(c.in)
 	}
+	for name, in := range humanQuoteCases() {
+		ins["human quotes body/"+name] = []byte(in)
+	}
 	g := &bounceGen{r: rand.New(rand.NewPCG(13, 3))}
 	for i := range 40 {
 		ins[fmt.Sprintf("generated hostile/%d", i)] = []byte(g.bounce())

@@ -3,6 +3,7 @@ package dsn
 import (
 	"bytes"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -59,8 +60,26 @@ var replacedFields = []string{
 // ignore and where some bounces put the original, are dropped at every
 // level; a non-empty top-level preamble becomes "This is a
 // MIME-encapsulated message.", as Postfix writes it. Everything else is
-// copied byte for byte: the top-level header, the human-readable and
-// delivery-status parts, nested multiparts and all delimiter lines.
+// copied byte for byte: the top-level header, the delivery-status part and
+// all delimiter lines, and the human-readable part (the first top-level
+// part, nested multiparts and all) as described next.
+//
+// The human-readable part: several MTAs quote the returned body in it, in
+// plain text, quoted-printable or base64. So when the bounce returned any
+// body byte (a returned part with a body, a preamble or epilogue with text
+// in it), or the part is longer than opts.MaxHeaderBytes (it is not held
+// in memory past that), it is replaced by the one [Compose] writes for a
+// REQUIRETLS message, built from the Reporting-MTA, Final-Recipient, Action
+// and Diagnostic-Code fields of the delivery-status part, which is copied
+// anyway: "Content-Description: Notification", text/plain in UTF-8, with
+// the line endings of the top-level multipart. No byte of it comes from
+// anywhere else, so none is a body byte. The part is kept as it came only
+// when the bounce returned no body at all (it was headers only already, as
+// a DSN made by Compose or redacted by Postfix is): there is then nothing
+// it could quote that the bounce returned (a body of blank lines only does
+// not count). RedactDSN cannot recognise body text that a bounce does not
+// return but quotes anyway. Options UnsafeKeepHumanReadable keeps the part
+// in every case.
 //
 // A DSN with no returned part is copied unchanged (but for the preambles
 // and epilogues). Everything else is refused with an error, so that no
@@ -89,18 +108,43 @@ var replacedFields = []string{
 //     boundary): ErrMalformed;
 //   - a returned part, a multipart or the top level with a transfer
 //     encoding other than 7bit, 8bit or binary: ErrEncoded;
-//   - a header section over opts.MaxHeaderBytes: ErrHeaderTooLarge.
+//   - a header section over opts.MaxHeaderBytes, or an output over the
+//     limit below: ErrHeaderTooLarge.
 //
-// Output is streamed, so on error w may hold a partial DSN, which must be
-// discarded; even then it holds no byte of a returned message's body.
-// Never send the input as it is after an error, whatever the error: compose
-// a fresh DSN from the facts with [Compose] instead (with an empty original
-// if its header cannot be read either). Memory use is an 8 KiB buffer plus
-// opts.MaxHeaderBytes, whatever the input size; the returned body and the
-// preambles are skipped without being copied.
+// Whether the human-readable part may be kept is known only at the end of
+// the input, so the output is held until then and written to w only when
+// the whole input was accepted: on error, nothing is written. (With
+// UnsafeKeepHumanReadable the output is streamed, and on error w may hold
+// a partial DSN, to be discarded.) Never send the input as it is after an
+// error, whatever the error: compose a fresh DSN from the facts with
+// [Compose] instead (with an empty original if its header cannot be read
+// either). Memory use is an 8 KiB buffer, plus opts.MaxHeaderBytes, plus
+// the output (which holds no returned body, and at most opts.MaxHeaderBytes
+// of the human-readable part): an output longer than 1 MiB plus twice
+// opts.MaxHeaderBytes (a delivery-status part that long) fails with
+// ErrHeaderTooLarge. The returned body, the preambles and the epilogues are
+// skipped without being copied, whatever their size.
 func RedactDSN(w io.Writer, r io.Reader, opts *Options) error {
-	d := &redactor{s: newScanner(r, 8<<10), w: w, opts: opts, max: opts.maxHeader()}
-	return d.run()
+	d := &redactor{s: newScanner(r, 8<<10), w: w, opts: opts, max: opts.maxHeader(), human: [2]int{-1, -1}}
+	if opts.unsafeKeep() {
+		return d.run()
+	}
+	d.out.max = 1<<20 + 2*d.max
+	d.w = &d.out
+	if err := d.run(); err != nil {
+		if err == errOutputTooLarge {
+			return d.errorf(ErrHeaderTooLarge, err.Error())
+		}
+		return err
+	}
+	out := d.out.Bytes()
+	if (d.dropped || d.humanCut) && d.human[0] >= 0 {
+		// The bounce returned (part of) the original, which its
+		// human-readable part may quote: that part is written anew.
+		out = slices.Concat(out[:d.human[0]], notification(out[d.status[0]:d.status[1]], d.open[0].eol), out[d.human[1]:])
+	}
+	_, err := w.Write(out)
+	return err
 }
 
 // openMultipart is what the redactor knows of an open multipart besides its
@@ -124,6 +168,12 @@ type redactor struct {
 	sawDS   bool            // a top-level delivery-status part was seen
 	partBuf []byte          // storage for part header sections
 	retBuf  []byte          // storage for returned header sections
+
+	out      outBuffer // the output, written to w at the end
+	human    [2]int    // where the human-readable part is in out, from after its delimiter line to the next; -1: none
+	status   [2]int    // where the delivery-status content is in out
+	dropped  bool      // a returned body, or a preamble or epilogue with text, was dropped
+	humanCut bool      // the human-readable part was longer than max: out holds only its start
 }
 
 func (d *redactor) errorf(sentinel error, msg string) error {
@@ -213,9 +263,11 @@ func (d *redactor) run() error {
 	// the whole returned message sits. A non-empty one becomes the text
 	// Postfix writes, for readers without MIME.
 	start := d.s.offset()
-	if err := d.s.skip(nil, d.bounds, d.classify); err != nil {
+	var pre dropWriter
+	if err := d.s.skip(&pre, d.bounds, d.classify); err != nil {
 		return d.eofError(err, "no delimiter line for the declared boundary")
 	}
+	d.dropped = pre.content(true)
 	if d.level != 0 {
 		return d.errorf(ErrMalformed, "unexpected delimiter")
 	}
@@ -239,7 +291,10 @@ func (d *redactor) run() error {
 	if !d.sawDS {
 		return d.errorf(ErrNotDSN, "no message/delivery-status part")
 	}
-	return nil
+	// The epilogue is not copied; it may hold the original.
+	text, err := d.s.restHasText()
+	d.dropped = d.dropped || text
+	return err
 }
 
 // eofError turns the end of the input inside a multipart into ErrMalformed.
@@ -294,8 +349,13 @@ func (d *redactor) multipart() error {
 		if final {
 			return nil
 		}
+		start := d.out.Len()
 		if err := d.part(level, index, eol); err != nil {
 			return err
+		}
+		if level == 0 && d.human[0] == start && !d.opts.unsafeKeep() {
+			// The end of the human-readable part: back from its cutWriter.
+			d.human[1], d.w = d.out.Len(), &d.out
 		}
 	}
 }
@@ -336,19 +396,35 @@ func (d *redactor) part(level, index int, eol string) error {
 		}
 		return d.returned(hdr, pt, mt, eol)
 	}
-	if ds {
+	switch {
+	case ds:
 		d.sawDS = true
+	case level == 0: // the first part and not delivery-status: human-readable
+		d.human[0] = d.out.Len()
+		if !d.opts.unsafeKeep() {
+			// Past max it is written anew whatever the bounce holds, so
+			// the rest need not be held.
+			d.w = &cutWriter{w: &d.out, n: d.max, cut: &d.humanCut}
+		}
 	}
 	for _, b := range [][]byte{hdr.raw, []byte(hdr.blank)} {
 		if err := d.write(b); err != nil {
 			return err
 		}
 	}
+	start := d.out.Len()
 	if hdr.end == endDelim {
+		if ds {
+			d.status = [2]int{start, start}
+		}
 		return nil
 	}
 	if !strings.HasPrefix(mt, "multipart/") {
-		return d.eofError(d.s.skip(d.w, d.bounds, d.classify), "missing final delimiter")
+		err := d.eofError(d.s.skip(d.w, d.bounds, d.classify), "missing final delimiter")
+		if ds {
+			d.status = [2]int{start, d.out.Len()}
+		}
+		return err
 	}
 	if !pt.identity() {
 		return d.errorf(ErrEncoded, "multipart part is "+pt.cte+" encoded") // RFC 2045 Section 6.4
@@ -358,9 +434,11 @@ func (d *redactor) part(level, index int, eol string) error {
 	}
 	// The nested preamble and epilogue are dropped like the top-level
 	// ones (RFC 2046 Section 5.1.1).
-	if err := d.s.skip(nil, d.bounds, d.classify); err != nil {
+	var pre, epi dropWriter
+	if err := d.s.skip(&pre, d.bounds, d.classify); err != nil {
 		return d.eofError(err, "no delimiter line for a nested boundary")
 	}
+	d.dropped = d.dropped || pre.content(false)
 	if d.level != level+1 {
 		return d.errorf(ErrMalformed, "nested multipart has no delimiter line")
 	}
@@ -368,11 +446,11 @@ func (d *redactor) part(level, index int, eol string) error {
 		return err
 	}
 	d.bounds, d.open = d.bounds[:level+1], d.open[:level+1]
-	start := d.s.offset()
-	if err := d.s.skip(nil, d.bounds, d.classify); err != nil {
+	if err := d.s.skip(&epi, d.bounds, d.classify); err != nil {
 		return d.eofError(err, "missing final delimiter")
 	}
-	if d.s.offset() == start {
+	d.dropped = d.dropped || epi.content(false)
+	if epi.n == 0 {
 		return nil
 	}
 	// The epilogue's last line ending belongs to the next delimiter line
@@ -428,9 +506,11 @@ func (d *redactor) returned(hdr section, pt partType, mt, eol string) error {
 		return d.errorf(ErrMalformed, "missing final delimiter")
 	case endBlank:
 		// The body: skipped, never copied (RFC 8689 Section 5).
-		if err := d.s.skip(nil, d.bounds, d.classify); err != nil {
+		var body dropWriter
+		if err := d.s.skip(&body, d.bounds, d.classify); err != nil {
 			return d.eofError(err, "missing final delimiter")
 		}
+		d.dropped = d.dropped || body.content(false)
 	}
 	// The line ending before the delimiter belongs to the delimiter
 	// (RFC 2046 Section 5.1.1).

@@ -107,10 +107,22 @@ func TestRedactDSNKeepsOtherParts(t *testing.T) {
 	in, err := os.ReadFile("testdata/postfix-full.eml")
 	require.NoError(t, err)
 	var out bytes.Buffer
-	require.NoError(t, RedactDSN(&out, bytes.NewReader(in), nil))
+	require.NoError(t, RedactDSN(&out, bytes.NewReader(in), &Options{UnsafeKeepHumanReadable: true}))
 	cut := strings.Index(string(in), "Content-Description: Undelivered Message\n")
 	require.Positive(t, cut)
 	assert.Equal(t, string(in[:cut]), out.String()[:cut])
+
+	// By default the human-readable part is written anew (the bounce
+	// returned the body); the top-level header and the delivery-status
+	// part are still copied.
+	out.Reset()
+	require.NoError(t, RedactDSN(&out, bytes.NewReader(in), nil))
+	human := strings.Index(string(in), "Content-Description: Notification\n")
+	ds := strings.Index(string(in), "--4ABC1DEF23.1741078800/mx.example.net\nContent-Description: Delivery report")
+	require.Positive(t, human)
+	require.Positive(t, ds)
+	assert.True(t, strings.HasPrefix(out.String(), string(in[:human])))
+	assert.Contains(t, out.String(), string(in[ds:cut]))
 }
 
 // redactCase is one RedactDSN input and its decided outcome.

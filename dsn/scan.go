@@ -3,6 +3,7 @@ package dsn
 import (
 	"bytes"
 	"io"
+	"strings"
 )
 
 // scanner is a fixed-size read buffer over the input. It never grows, so the
@@ -167,6 +168,24 @@ func (s *scanner) skip(w io.Writer, needles [][]byte, classify func(l []byte, co
 			lineStart = s.buf[s.pos-1] == '\n'
 		}
 		s.fill()
+	}
+}
+
+// restHasText reads the rest of the input up to its first byte other than
+// a space, tab or line ending, and reports whether there is one.
+func (s *scanner) restHasText() (bool, error) {
+	for {
+		rest := s.buf[s.pos:s.end]
+		if i := bytes.IndexFunc(rest, func(r rune) bool { return !strings.ContainsRune(" \t\r\n", r) }); i >= 0 {
+			return true, nil
+		}
+		s.consume(len(rest))
+		if !s.fill() {
+			if err := s.readErr(); err != io.EOF {
+				return false, err
+			}
+			return false, nil
+		}
 	}
 }
 

@@ -22,6 +22,9 @@ import (
 //   - the original in a preamble or an epilogue, top level or nested:
 //     RFC 2046 Section 5.1.1 says to ignore both, so both are dropped (a
 //     non-empty top-level preamble becomes the fixed text Postfix writes);
+//   - in every bounce that returned body bytes (or had text in a preamble
+//     or epilogue), the human-readable part, which might quote them, is
+//     written anew from the delivery-status fields;
 //   - a returned part without part headers whose content starts with
 //     header-shaped lines: by MIME that content is a text/plain body, so
 //     none of it is kept;
@@ -61,16 +64,21 @@ func hostileShapeCases() []shapeCase {
 	const head = "Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n"
 	const human = "--b\nContent-Type: text/plain\n\nYour message could not be delivered.\n"
 	const ds = "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; x\n\nFinal-Recipient: rfc822;a@b\nAction: failed\nStatus: 5.7.30\n\n"
+	// What replaces human when the bounce returned body bytes, which it
+	// might quote: a part written from the delivery-status fields.
+	const regen = "--b\nContent-Description: Notification\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n" +
+		"This is the mail system at x.\n\nThis is a report on the delivery of your message.\n" +
+		"Your message requested REQUIRETLS (RFC 8689); only its header\nis returned below, not its body.\n\n<a@b>: failed\n\n"
 	return []shapeCase{
 		{
 			name: "returned text/plain before the delivery-status part",
 			in:   head + human + "--b\nContent-Type: text/plain\n\nSubject: s\n\n" + secret + "\n" + ds + "--b--\n",
-			want: head + human + "--b\nContent-Description: Undelivered Message Headers\nContent-Type: text/rfc822-headers\n\nSubject: s\n\n" + ds + "--b--\n",
+			want: head + regen + "--b\nContent-Description: Undelivered Message Headers\nContent-Type: text/rfc822-headers\n\nSubject: s\n\n" + ds + "--b--\n",
 		},
 		{
 			name: "original in the top-level preamble",
 			in:   head + "Subject: s\n\n" + secret + "\n\n" + human + ds + "--b--\n",
-			want: head + "This is a MIME-encapsulated message.\n\n" + human + ds + "--b--\n",
+			want: head + "This is a MIME-encapsulated message.\n\n" + regen + ds + "--b--\n",
 		},
 		{
 			name: "empty top-level preamble stays empty",
@@ -86,23 +94,27 @@ func hostileShapeCases() []shapeCase {
 			name: "original in a nested preamble and epilogue",
 			in: head + "--b\nContent-Type: multipart/alternative; boundary=c\n\n" + secret + " preamble\n" +
 				"--c\nContent-Type: text/plain\n\nhi\n--c--\n" + secret + " epilogue\n" + ds + "--b--\n",
+			want: head + regen + ds + "--b--\n",
+		},
+		{
+			name: "nested multipart, empty preamble and epilogue, kept",
+			in: head + "--b\nContent-Type: multipart/alternative; boundary=c\n\n" +
+				"--c\nContent-Type: text/plain\n\nhi\n--c--\n\n" + ds + "--b--\n",
 			want: head + "--b\nContent-Type: multipart/alternative; boundary=c\n\n" +
 				"--c\nContent-Type: text/plain\n\nhi\n--c--\n\n" + ds + "--b--\n",
 		},
 		{
-			// The epilogue's last line ending is the next delimiter's
-			// (RFC 2046 Section 5.1.1): it stays, or a CRLF delimiter
-			// would follow a bare LF.
+			// The part with the original in its epilogue is written anew,
+			// with the line endings of the top-level multipart.
 			name: "LF multipart in a CRLF one, epilogue dropped",
 			in: strings.ReplaceAll(head+"--b\nContent-Type: multipart/alternative; boundary=c\n\n", "\n", "\r\n") +
 				"--c\nContent-Type: text/plain\n\nhi\n--c--\n" + secret + "\r\n" + strings.ReplaceAll(ds+"--b--\n", "\n", "\r\n"),
-			want: strings.ReplaceAll(head+"--b\nContent-Type: multipart/alternative; boundary=c\n\n", "\n", "\r\n") +
-				"--c\nContent-Type: text/plain\n\nhi\n--c--\n\r\n" + strings.ReplaceAll(ds+"--b--\n", "\n", "\r\n"),
+			want: strings.ReplaceAll(head+regen+ds+"--b--\n", "\n", "\r\n"),
 		},
 		{
 			name: "returned part without part headers",
 			in:   head + human + ds + "--b\n\nSubject: s\n" + secret + ": y\n\nmore\n--b--\n",
-			want: head + human + ds + "--b\nContent-Description: Undelivered Message Headers\nContent-Type: text/rfc822-headers\n\n\n--b--\n",
+			want: head + regen + ds + "--b\nContent-Description: Undelivered Message Headers\nContent-Type: text/rfc822-headers\n\n\n--b--\n",
 		},
 		{
 			name: "CR-only bounce longer than the buffer",

@@ -629,6 +629,11 @@ func (r *relay) bounce(m *message, res result) (string, dsn.Envelope, error) {
 	}
 	defer os.Remove(f.Name()) // a no-op once renamed
 	env, err := dsn.Compose(f, rep, bytes.NewReader(m.data))
+	if errors.Is(err, dsn.ErrMalformed) || errors.Is(err, dsn.ErrHeaderTooLarge) {
+		// The original's header cannot be read (Compose wrote nothing):
+		// bounce without it rather than not at all.
+		env, err = dsn.Compose(f, rep, strings.NewReader(""))
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/requiretls/go-requiretls/dsn"
 	"github.com/requiretls/go-requiretls/examples/internal/runtest"
 	"github.com/requiretls/go-requiretls/policy"
 	"github.com/requiretls/go-requiretls/tlsstatus"
@@ -115,6 +116,26 @@ func TestRelayBounces(t *testing.T) {
 	assert.Equal(t, tlsstatus.Sent, ds[1].Status)
 	assert.Equal(t, "verify/requiretls:none", ds[1].TLS.String())
 	assert.Len(t, runtest.ReadEML(t, bounces), 1, "no new DSN")
+}
+
+// TestRelayBouncesUnreadableHeader: when dsn.Compose cannot read the
+// original's header section (here one over dsn.DefaultMaxHeaderBytes),
+// the relay still bounces, with an empty original, instead of failing the
+// message with 451.
+func TestRelayBouncesUnreadableHeader(t *testing.T) {
+	p := runtest.NewPKI(t)
+	plain, _ := runtest.PlainServer(t, &p.Cert)
+	bounces := t.TempDir()
+	relay := startRelay(t, runtest.NewLines(), "-nexthop", plain, "-policy", "enforce", "-cafile", p.CAFile, "-servername", "localhost",
+		"-bounce-dir", bounces, "-cert", p.CertFile, "-key", p.KeyFile)
+
+	msg := "Subject: plans\r\n" + strings.Repeat("X-Pad: 0123456789abcdef0123456789abcdef\r\n", dsn.DefaultMaxHeaderBytes/40+1) + "\r\n" + secret + "\r\n"
+	require.NoError(t, send(t, relay, p.ClientTLS, "alice@example.org", true, msg))
+	dsns := runtest.ReadEML(t, bounces)
+	require.Len(t, dsns, 1)
+	assert.NotContains(t, dsns[0], secret)
+	assert.NotContains(t, dsns[0], "Subject: plans", "no header field of the original")
+	assert.Contains(t, dsns[0], "Status: 5.7.30")
 }
 
 // TestRelayLogTally counts the relay's own log with tlsstatus, as
