@@ -1,6 +1,7 @@
 package requiretls
 
 import (
+	"errors"
 	"net"
 	"strings"
 
@@ -101,7 +102,16 @@ func ParseRequestTable(s string, opts *policy.ParseOptions) (*RequestTable, erro
 	// A final "disable" tells "no item matched" from a match: the policy's
 	// own no-match value is Enforce. As a continuation line it is read
 	// after whatever s ends with, a comment line included.
-	p, err := policy.Parse(s+"\n "+policy.Disable.String(), opts)
+	const noMatch = "\n disable"
+	p, err := policy.Parse(s+noMatch, opts)
+	var pe *policy.ParseError
+	if errors.As(err, &pe) && len(pe.Input) >= len(noMatch) && strings.TrimLeft(pe.Input[len(pe.Input)-len(noMatch):], " \n") == "disable" {
+		// The error shows what the caller wrote (after main.cf line
+		// joining and $name expansion), not the final "disable".
+		e := *pe
+		e.Input = pe.Input[:len(pe.Input)-len(noMatch)]
+		return nil, &e
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -64,7 +64,10 @@ func TestRequestTableErrors(t *testing.T) {
 	for _, s := range []string{"cidr:{ {10.0.0.1/8 enforce} }", "inline:{ {a.example = enforce}", "$undefined", "cidr:/etc/request.cidr"} {
 		_, err := ParseRequestTable(s, nil)
 		var pe *policy.ParseError
-		assert.True(t, errors.As(err, &pe), "%q: %v", s, err)
+		if assert.True(t, errors.As(err, &pe), "%q: %v", s, err) {
+			assert.Equal(t, s, pe.Input, "the error quotes what the caller wrote")
+			assert.NotContains(t, err.Error(), "disable")
+		}
 	}
 }
 
