@@ -53,8 +53,8 @@ type RequestPolicy struct {
 	// implement AuthIdentity, every message of an authenticated client is
 	// tagged Required (the identity is unknown, so the strictest reading
 	// applies). Keys are names in host name syntax (letters, digits, "-",
-	// "_", "."): an identity with any other character, such as
-	// "alice@example.com", requests REQUIRETLS.
+	// "_", "."), compared without regard to case: an identity with any
+	// other character, such as "alice@example.com", requests REQUIRETLS.
 	Identity *RequestTable
 	// Sender is keyed by the domain of the MAIL FROM address (what follows
 	// its last "@"; a domain literal such as "[192.0.2.1]" is its

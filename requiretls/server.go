@@ -60,12 +60,12 @@ type ServerOptions struct {
 	// refused. See [RequestPolicy].
 	Request *RequestPolicy
 	// Logger, if not nil, gets one record for each message the glue sees
-	// the data of, and for each MAIL it refuses: the client's address,
-	// whether the session is under TLS, whether MAIL asked for REQUIRETLS,
-	// which key of the Request policy tagged it ("requested_by": client,
-	// identity, sender or recipient), the message's tag, and the error the
-	// message was refused with, if any (by the glue or by the wrapped
-	// session). Accepted messages are
+	// the data of, and for each MAIL or RCPT it refuses: the client's
+	// address, whether the session is under TLS, whether MAIL asked for
+	// REQUIRETLS, which key of the Request policy asked for it instead
+	// ("requested_by": client, identity, sender or recipient), the
+	// message's tag, and the error the message was refused with, if any
+	// (by the glue or by the wrapped session). Accepted messages are
 	// logged at level Info, refused ones at Warn.
 	Logger *slog.Logger
 }
@@ -386,8 +386,8 @@ func (s authSession) AuthMechanisms() []string {
 
 func (s authSession) Auth(mech string) (sasl.Server, error) {
 	srv, err := s.inner.(smtp.AuthSession).Auth(mech)
-	if err != nil {
-		return nil, err
+	if err != nil || srv == nil {
+		return srv, err
 	}
 	return authWatch{srv, s.session}, nil
 }
