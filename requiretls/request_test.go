@@ -361,3 +361,26 @@ func TestRequestLogsKey(t *testing.T) {
 	assert.Equal(t, "recipient", recs[0]["requested_by"])
 	assert.Equal(t, "required", recs[0]["tag"])
 }
+
+// RFC 3030 (CHUNKING): a tag a recipient's domain set reaches the Data
+// that go-smtp runs for BDAT on a goroutine of its own, and does not reach
+// the next transaction's.
+func TestRequestRecipientBDAT(t *testing.T) {
+	pki := newTestPKI(t)
+	rec := &recorder{}
+	opts := &ServerOptions{Received: true, Request: &RequestPolicy{Recipient: mustTable(t, "inline:{ {court.example = enforce} }")}}
+	c := dialRaw(t, startRequestServer(t, pki, rec, opts, "127.0.0.1:0"), nil)
+	c.cmd("EHLO client.test")
+	c.startTLS(pki.ClientConfig())
+	c.cmd("EHLO client.test")
+	for _, to := range []string{"clerk@court.example", "b@example.org"} {
+		codes := c.pipeline("MAIL FROM:<a@example.org>\r\nRCPT TO:<"+to+">\r\n"+bdat(body, true), 3)
+		assert.Equal(t, []int{250, 250, 250}, codes, to)
+	}
+	_, msgs := rec.snapshot()
+	require.Len(t, msgs, 2)
+	assert.Equal(t, policy.Required, msgs[0].tag)
+	assert.Contains(t, msgs[0].data, "(requiretls)")
+	assert.Equal(t, policy.Default, msgs[1].tag)
+	assert.NotContains(t, msgs[1].data, "(requiretls)")
+}
