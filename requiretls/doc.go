@@ -27,6 +27,11 @@
 //   - optionally ([ServerOptions.FilterHeader]) "Require-TLS-ESMTP: yes"
 //     carries the tag through a content filter, inserted without ever
 //     splitting a line or creating a bare CR or LF;
+//   - optionally ([ServerOptions.Request], a [RequestPolicy]) messages are
+//     tagged Required by their client's network, AUTH identity, sender or
+//     recipient domain, as if MAIL had carried REQUIRETLS, with tables in
+//     Postfix's policy syntax; on a session without TLS their MAIL or RCPT
+//     is refused with [ErrEncryptionNeeded];
 //   - optionally ([ServerOptions.Logger]) one log record per message.
 //
 // Everything else reaches the wrapped backend unchanged.

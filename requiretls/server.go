@@ -54,11 +54,18 @@ type ServerOptions struct {
 	// tag for the filter's return trip to a trusted listener. Off by
 	// default.
 	FilterHeader bool
+	// Request, if not nil, tags Required the messages its tables select by
+	// client address, AUTH identity, sender or recipient domain, as if MAIL
+	// had carried REQUIRETLS; on a session without TLS their MAIL or RCPT is
+	// refused. See [RequestPolicy].
+	Request *RequestPolicy
 	// Logger, if not nil, gets one record for each message the glue sees
-	// the data of, and for each MAIL it refuses: the client's address,
-	// whether the session is under TLS, whether MAIL asked for REQUIRETLS,
-	// the message's tag, and the error the message was refused with, if
-	// any (by the glue or by the wrapped session). Accepted messages are
+	// the data of, and for each MAIL or RCPT it refuses: the client's
+	// address, whether the session is under TLS, whether MAIL asked for
+	// REQUIRETLS, which key of the Request policy asked for it instead
+	// ("requested_by": client, identity, sender or recipient), the
+	// message's tag, and the error the message was refused with, if any
+	// (by the glue or by the wrapped session). Accepted messages are
 	// logged at level Info, refused ones at Warn.
 	Logger *slog.Logger
 }
@@ -114,6 +121,7 @@ func NewServer(be smtp.Backend, opts *ServerOptions) *smtp.Server {
 //
 // A wrapped session refuses "MAIL FROM:<...> REQUIRETLS" on a session without
 // TLS with [ErrEncryptionNeeded] before the wrapped session sees the command,
+// tags Required the transactions opts.Request selects (see [RequestPolicy]),
 // reads each message's header section to its end (refusing one it cannot,
 // see [ErrUnsafeHeader]), removes or adds Require-TLS-ESMTP fields as opts
 // says, tells a session that implements [Tagger] the tag of each message
@@ -170,6 +178,9 @@ type session struct {
 	// before it closes the connection that a DATA still reads.
 	mu  sync.Mutex
 	txn transaction
+	// authenticated is set when AUTH succeeds, on go-smtp's command loop,
+	// which also runs MAIL. STARTTLS ends the session.
+	authenticated bool
 }
 
 // transaction is what the glue knows of the current mail transaction. It
@@ -177,12 +188,13 @@ type session struct {
 // connection change under EHLO and STARTTLS on that loop, which may run
 // while a BDAT Data reads its message on another goroutine.
 type transaction struct {
-	requireTLS bool
-	tls        bool   // under TLS at MAIL (STARTTLS ends every transaction)
-	helo       string // the client's EHLO argument
-	remote     net.Addr
-	rcpts      int
-	rcpt       string // the only recipient, for the Received field's "for"
+	requireTLS  bool   // MAIL carried REQUIRETLS, or requestedBy is set
+	requestedBy string // the key kind of the Request policy that tagged it
+	tls         bool   // under TLS at MAIL (STARTTLS ends every transaction)
+	helo        string // the client's EHLO argument
+	remote      net.Addr
+	rcpts       int
+	rcpt        string // the only recipient, for the Received field's "for"
 }
 
 func (s *session) isTLS() bool {
@@ -193,26 +205,38 @@ func (s *session) isTLS() bool {
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	requireTLS := opts != nil && opts.RequireTLS
-	isTLS := s.isTLS()
+	txn := transaction{requireTLS: opts != nil && opts.RequireTLS, tls: s.isTLS(), helo: s.conn.Hostname(), remote: s.conn.Conn().RemoteAddr()}
+	if !txn.requireTLS {
+		txn.requestedBy = s.requestAtMail(from)
+		txn.requireTLS = txn.requestedBy != ""
+	}
 	// RFC 8689 Section 4.1 and checklist E5: a REQUIRETLS request can only
 	// be honoured on a session that is itself protected.
-	if requireTLS && !isTLS {
-		s.log(transaction{requireTLS: true, remote: s.conn.Conn().RemoteAddr()}, nil, ErrEncryptionNeeded)
+	if txn.requireTLS && !txn.tls {
+		s.log(txn, nil, ErrEncryptionNeeded)
 		return ErrEncryptionNeeded
 	}
 	if err := s.inner.Mail(from, opts); err != nil {
 		return err
 	}
-	s.txn = transaction{requireTLS: requireTLS, tls: isTLS, helo: s.conn.Hostname(), remote: s.conn.Conn().RemoteAddr()}
+	s.txn = txn
 	return nil
 }
 
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	requested := !s.txn.requireTLS && s.opts.Request != nil && s.opts.Request.Recipient.Requests(domainOf(to))
+	if requested && !s.txn.tls {
+		// As at MAIL: RFC 8689 Section 4.1, no REQUIRETLS without TLS.
+		s.log(transaction{requireTLS: true, requestedBy: byRecipient, remote: s.txn.remote, helo: s.txn.helo}, nil, ErrEncryptionNeeded)
+		return ErrEncryptionNeeded
+	}
 	if err := s.inner.Rcpt(to, opts); err != nil {
 		return err
+	}
+	if requested {
+		s.txn.requireTLS, s.txn.requestedBy = true, byRecipient
 	}
 	s.txn.rcpts++
 	s.txn.rcpt = to
@@ -270,7 +294,10 @@ func (s *session) log(txn transaction, tag *policy.Tag, err error) {
 	if s.opts.Logger == nil {
 		return
 	}
-	attrs := []slog.Attr{slog.Bool("session_tls", txn.tls), slog.Bool("requiretls", txn.requireTLS)}
+	attrs := []slog.Attr{slog.Bool("session_tls", txn.tls), slog.Bool("requiretls", txn.requireTLS && txn.requestedBy == "")}
+	if txn.requestedBy != "" {
+		attrs = append(attrs, slog.String("requested_by", txn.requestedBy))
+	}
 	if txn.remote != nil {
 		attrs = append(attrs, slog.String("remote", txn.remote.String()))
 	}
@@ -358,7 +385,26 @@ func (s authSession) AuthMechanisms() []string {
 }
 
 func (s authSession) Auth(mech string) (sasl.Server, error) {
-	return s.inner.(smtp.AuthSession).Auth(mech)
+	srv, err := s.inner.(smtp.AuthSession).Auth(mech)
+	if err != nil || srv == nil {
+		return srv, err
+	}
+	return authWatch{srv, s.session}, nil
+}
+
+// authWatch notes a successful AUTH for [RequestPolicy.Identity]: go-smtp
+// answers 235 when Next is done without error.
+type authWatch struct {
+	sasl.Server
+	s *session
+}
+
+func (a authWatch) Next(response []byte) ([]byte, bool, error) {
+	challenge, done, err := a.Server.Next(response)
+	if done && err == nil {
+		a.s.authenticated = true
+	}
+	return challenge, done, err
 }
 
 // lmtpSession forwards LMTP data to a wrapped smtp.LMTPSession.

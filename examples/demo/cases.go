@@ -32,6 +32,7 @@ type demoCase struct {
 	requireTLS bool         // MAIL FROM ... REQUIRETLS when the message was received
 	header     string       // extra header fields of the message
 	nullSender bool         // the message is itself a bounce
+	source     string       // the submitting client's address, looked up in the lab's request policy
 
 	wantStatus tlsstatus.Status
 	wantTLS    string         // the tls= field Postfix 3.11 would log
@@ -80,6 +81,12 @@ var cases = []demoCase{
 		why:        "monitor (ours): delivered as opportunistic, and the log says what enforce would have done.",
 		wantStatus: tlsstatus.Sent, wantTLS: "verify/requiretls:none", wantRET: smtp.DSNReturnHeaders,
 	},
+	{
+		title: "no REQUIRETLS, tagged by source network", to: "mx-requiretls", level: policy.Enforce, source: "10.1.2.3",
+		why: "submitted from 10.1.2.3 without REQUIRETLS; the request policy " + requestClients +
+			" tags it Required, so it is sent with REQUIRETLS (requiretls.RequestPolicy).",
+		wantStatus: tlsstatus.Sent, wantTLS: "verify/requiretls", wantRET: smtp.DSNReturnFull,
+	},
 }
 
 // result is how one case ended.
@@ -120,8 +127,9 @@ func (l *lab) play(ctx context.Context, c demoCase) result {
 	msg := c.message(n)
 
 	facts, _, _ := header.Scan(msg)
+	requested := c.source != "" && l.request.Requests(c.source)
 	a := policy.Attempt{
-		Tag:        policy.TagOf(c.requireTLS, facts.TLSRequiredNo),
+		Tag:        policy.TagOf(c.requireTLS || requested, facts.TLSRequiredNo),
 		NullSender: c.nullSender,
 		Level:      c.level,
 		Host:       c.to,

@@ -24,10 +24,17 @@ type receiver struct {
 	store  *store
 }
 
-// lab holds the receivers, the sender's trust anchors and the tally.
+// requestClients is the request policy of the sender's own submission
+// server: mail from the firm's internal network 10.0.0.0/8 is tagged
+// Required as if MAIL had carried REQUIRETLS (requiretls.RequestPolicy).
+const requestClients = "cidr:{ {10.0.0.0/8 enforce} }"
+
+// lab holds the receivers, the sender's trust anchors and request policy,
+// and the tally.
 type lab struct {
 	ca        *pki.CA
 	receivers map[string]*receiver
+	request   *requiretls.RequestTable
 	tally     tlsstatus.Tally
 	queueID   int
 }
@@ -45,7 +52,11 @@ func startLab() (*lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &lab{ca: ca, receivers: map[string]*receiver{}}
+	request, err := requiretls.ParseRequestTable(requestClients, nil)
+	if err != nil {
+		return nil, err
+	}
+	l := &lab{ca: ca, receivers: map[string]*receiver{}, request: request}
 	for _, spec := range []struct {
 		name     string
 		glue     bool // announce REQUIRETLS after TLS (requiretls.NewServer)

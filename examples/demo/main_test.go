@@ -27,7 +27,8 @@ func TestDemoText(t *testing.T) {
 		"RET=HDRS",
 		"Content-Type: text/rfc822-headers",
 		"enforce would have decided bounce 5.7.30",
-		"8 lines: 8 deliveries",
+		"9 lines: 9 deliveries",
+		"9. no REQUIRETLS, tagged by source network\n",
 	} {
 		assert.Contains(t, s, want)
 	}

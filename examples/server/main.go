@@ -11,6 +11,7 @@
 // Usage:
 //
 //	server [-listen ADDR] [-cert FILE -key FILE] [-write-cert FILE] [-implicit-tls] [-out DIR] [-filter-header] [-hostname NAME]
+//	       [-request-client TABLE] [-request-sender TABLE] [-request-recipient TABLE]
 //
 // Without -cert and -key it makes a self-signed certificate for -hostname,
 // 127.0.0.1 and ::1 at start and prints its SHA-256 fingerprint; with
@@ -20,6 +21,17 @@
 // ("required", "not-required" or "default"), and with -out writes each
 // message to DIR as one .eml file, with a Return-Path field for the
 // envelope sender and the Received field for the rest.
+//
+// The -request-* flags tag Required, as if MAIL had carried REQUIRETLS, the
+// messages from a client network, from a sender domain or to a recipient
+// domain (requiretls.RequestPolicy): each TABLE is in Postfix's
+// smtp_requiretls_policy syntax, with "enforce" to request REQUIRETLS and
+// "disable" not to, for example
+//
+//	server -request-client 'cidr:{ {10.0.0.0/8 enforce} }' -request-sender 'inline:{ {.lawfirm.example = enforce} }'
+//
+// Table files ("cidr:/etc/request.cidr") are read at start. On a plaintext
+// session such a message's MAIL or RCPT is refused with 523 5.7.10.
 //
 // It stops cleanly on SIGINT or SIGTERM: it closes the listener, lets the
 // sessions in progress finish (for up to ten seconds), and exits 0. It exits
@@ -56,6 +68,8 @@ func main() { cli.Main(run) }
 type config struct {
 	listen, certFile, keyFile, writeCert, out, hostname string
 	implicitTLS, filterHeader                           bool
+	request                                             requiretls.RequestPolicy
+	requested                                           bool // a -request-* flag was given
 }
 
 func parseFlags(args []string, stdout io.Writer) (*config, error) {
@@ -69,6 +83,20 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	fs.StringVar(&c.out, "out", "", "write each accepted message to `dir` as a .eml file")
 	fs.BoolVar(&c.filterHeader, "filter-header", false, "add \"Require-TLS-ESMTP: yes\" to REQUIRETLS messages, for content filters")
 	fs.StringVar(&c.hostname, "hostname", "localhost", "this server's `name`, for the greeting, the Received field and the generated certificate")
+	for _, f := range []struct {
+		name, what string
+		table      **requiretls.RequestTable
+	}{
+		{"request-client", "the client's IP address", &c.request.Client},
+		{"request-sender", "the sender's domain", &c.request.Sender},
+		{"request-recipient", "each recipient's domain", &c.request.Recipient},
+	} {
+		fs.Func(f.name, "tag Required, as if MAIL carried REQUIRETLS, what `table` (Postfix policy syntax: enforce or disable) selects by "+f.what, func(s string) error {
+			t, err := requiretls.ParseRequestTable(s, &policy.ParseOptions{ReadFile: os.ReadFile})
+			*f.table, c.requested = t, true
+			return err
+		})
+	}
 	if err := cli.Parse(fs, args, stdout,
 		"usage: server [flags]\n\nA receiving SMTP server with REQUIRETLS (RFC 8689). Flags:",
 		"\nExit status: 0 after SIGINT or SIGTERM, 2 on a usage error or when it cannot start."); err != nil {
@@ -123,11 +151,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// requiretls.NewServer is the whole REQUIRETLS receiving side: EHLO
 	// keyword under TLS only, 523 5.7.10 on plaintext, the tag for
 	// session.SetTag and the Received field.
-	srv := requiretls.NewServer(&backend{out: c.out, log: logger}, &requiretls.ServerOptions{
+	opts := &requiretls.ServerOptions{
 		Received:     true,
 		Hostname:     c.hostname,
 		FilterHeader: c.filterHeader,
-	})
+	}
+	if c.requested {
+		opts.Request = &c.request
+	}
+	srv := requiretls.NewServer(&backend{out: c.out, log: logger}, opts)
 	srv.Domain = c.hostname
 	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	srv.MaxMessageBytes = 25 << 20

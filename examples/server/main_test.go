@@ -77,6 +77,32 @@ func TestServerTagsAndStores(t *testing.T) {
 	}
 }
 
+// TestServerRequestPolicy: -request-client tags Required a message
+// without REQUIRETLS from the client's network (R23 as if MAIL had carried
+// it), and on a plaintext session refuses its MAIL with 523 5.7.10 (E5).
+func TestServerRequestPolicy(t *testing.T) {
+	p := runtest.NewPKI(t)
+	out := t.TempDir()
+	srv := start(t, "-listen", "127.0.0.1:0", "-cert", p.CertFile, "-key", p.KeyFile, "-out", out,
+		"-request-client", "cidr:{ {127.0.0.0/8 enforce} }", "-request-sender", "inline:{ {example.com = enforce} }")
+	c, err := smtp.DialStartTLS(srv.Addr, p.ClientTLS)
+	require.NoError(t, err)
+	require.NoError(t, send(c, false, body))
+	files := runtest.ReadEML(t, out)
+	require.Len(t, files, 1)
+	assert.Contains(t, files[0], "with ESMTPS (requiretls)")
+	assert.True(t, strings.HasSuffix(files[0], body), "TLS-Required: No is kept")
+	assert.Contains(t, srv.Stdout.String(), "tag=required session=TLS1.3")
+
+	c, err = smtp.Dial(srv.Addr)
+	require.NoError(t, err)
+	defer c.Close()
+	var se *smtp.SMTPError
+	require.ErrorAs(t, c.Mail("alice@example.org", nil), &se)
+	assert.Equal(t, 523, se.Code)
+	assert.Equal(t, smtp.EnhancedCode{5, 7, 10}, se.EnhancedCode)
+}
+
 // TestServerEHLO covers E22 (the keyword only after STARTTLS) and E5
 // (REQUIRETLS on a plaintext session refused with 523 5.7.10).
 func TestServerEHLO(t *testing.T) {
@@ -221,6 +247,7 @@ func TestServerBadInput(t *testing.T) {
 		{"bad hostname", []string{"-hostname", "a b"}, `server: -hostname "a b": not a host name (see -h)`},
 		{"port in use", []string{"-listen", busy.Addr().String()}, "server: listen tcp " + busy.Addr().String() + ": bind: address already in use"},
 		{"bad listen address", []string{"-listen", "nonsense"}, "server: -listen nonsense: address nonsense: missing port in address (see -h)"},
+		{"bad request table", []string{"-request-sender", "inline:{ {a.example = enforce}"}, `server: invalid value "inline:{ {a.example = enforce}" for flag -request-sender: policy: `},
 		{"write-cert in a missing dir", []string{"-write-cert", "/nonexistent/dir/ca.pem"}, "server: -write-cert: open /nonexistent/dir/ca.pem: no such file or directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
