@@ -77,7 +77,10 @@ func (t Tag) MarshalText() ([]byte, error) {
 }
 
 // UnmarshalText parses text with [ParseTag]. On error it sets *t to
-// [Required], the strictest tag, and returns the error.
+// [Required], the strictest tag, and returns the error. Note that
+// encoding/json calls it only for a JSON string: a missing key or null
+// leaves the Tag as it was, [Default] in a new value, so a queue that must
+// not lose a tag should check that the field is there.
 func (t *Tag) UnmarshalText(text []byte) error {
 	v, err := ParseTag(string(text))
 	*t = v
