@@ -9,6 +9,7 @@ import (
 var (
 	ErrSyntax       = errors.New("policy: syntax error")          // the policy string does not parse
 	ErrUnknownLevel = errors.New("policy: unknown policy action") // not an action atom
+	ErrUnknownTag   = errors.New("policy: unknown tag")           // not a Tag's name (ParseTag, Tag.UnmarshalText)
 	ErrUndefined    = errors.New("policy: undefined parameter")   // $name has no value
 	ErrIDN          = errors.New("policy: malformed domain name") // a key is not a host name, .parent domain or IP address, or has no A-label form
 	ErrTooLarge     = errors.New("policy: policy too large")      // a size limit was exceeded
@@ -20,7 +21,7 @@ type ParseError struct {
 	Input  string // the text that was parsed (truncated to 64 bytes in Error)
 	Offset int    // byte offset of the problem in Input
 	Msg    string // what is wrong
-	Err    error  // the sentinel: ErrSyntax, ErrUnknownLevel, ErrUndefined, ErrIDN, ErrTooLarge or ErrTable
+	Err    error  // the sentinel: ErrSyntax, ErrUnknownLevel, ErrUnknownTag, ErrUndefined, ErrIDN, ErrTooLarge or ErrTable
 }
 
 func (e *ParseError) Error() string {

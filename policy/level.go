@@ -1,6 +1,6 @@
 package policy
 
-import "strings"
+import "fmt"
 
 // Level is the REQUIRETLS enforcement level for a destination: an action
 // atom of Postfix 3.11's smtp_requiretls_policy, plus [Monitor]. The zero
@@ -47,9 +47,10 @@ func (l Level) String() string {
 	return levelNames[ConfigError]
 }
 
-// ParseLevel parses an action atom, case-insensitively as Postfix does
-// (strcasecmp). "error" parses to [ConfigError]. Anything else is an error
-// wrapping [ErrUnknownLevel].
+// ParseLevel parses an action atom, ignoring ASCII case as Postfix does
+// (strcasecmp): "diſable", with a long s that Unicode case folding equates
+// with "s", is not "disable". "error" parses to [ConfigError]. Anything
+// else is an error wrapping [ErrUnknownLevel], returned with ConfigError.
 func ParseLevel(s string) (Level, error) {
 	if l, ok := parseAtom(s); ok {
 		return l, nil
@@ -59,9 +60,48 @@ func ParseLevel(s string) (Level, error) {
 
 func parseAtom(s string) (Level, bool) {
 	for i, n := range levelNames {
-		if strings.EqualFold(s, n) {
+		if equalFoldASCII(s, n) {
 			return Level(i), true
 		}
 	}
 	return ConfigError, false
+}
+
+// equalFoldASCII reports whether s equals the lower-case ASCII name n,
+// ignoring ASCII case only.
+func equalFoldASCII(s, n string) bool {
+	if len(s) != len(n) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != n[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// MarshalText returns the Postfix atom, as [Level.String] does, so that a
+// queue or a configuration stores a Level by name: encoding/json writes
+// "opportunistic+starttls", not 1, for a struct field or a map key. A value
+// out of range is an error wrapping [ErrUnknownLevel] (String would write
+// "error" for it); it is never written as a name that reads back as a
+// different level.
+func (l Level) MarshalText() ([]byte, error) {
+	if int(l) >= len(levelNames) {
+		return nil, fmt.Errorf("policy: cannot store level(%d): %w", uint8(l), ErrUnknownLevel)
+	}
+	return []byte(levelNames[l]), nil
+}
+
+// UnmarshalText parses text with [ParseLevel]. On error it sets *l to
+// [ConfigError], which never delivers, and returns the error.
+func (l *Level) UnmarshalText(text []byte) error {
+	v, err := ParseLevel(string(text))
+	*l = v
+	return err
 }

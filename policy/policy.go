@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/requiretls/go-requiretls/tlsstatus"
@@ -37,9 +38,53 @@ func TagOf(requireTLS, tlsRequiredNo bool) Tag {
 	return Default
 }
 
-// String returns "default", "required", "not-required", or "tag(N)".
+var tagNames = [...]string{
+	Default:     "default",
+	Required:    "required",
+	NotRequired: "not-required",
+}
+
+// String returns "default", "required", "not-required", or "tag(N)" for a
+// value out of range.
 func (t Tag) String() string {
-	return enumName(uint8(t), "tag", "default", "required", "not-required")
+	return enumName(uint8(t), "tag", tagNames[:]...)
+}
+
+// ParseTag parses a Tag's name as [Tag.String] writes it: "default",
+// "required" or "not-required", ignoring ASCII case. Anything else,
+// including "tag(N)", is an error wrapping [ErrUnknownTag], returned with
+// [Required], the strictest tag, so that a caller who drops the error
+// still fails closed.
+func ParseTag(s string) (Tag, error) {
+	for i, n := range tagNames {
+		if equalFoldASCII(s, n) {
+			return Tag(i), nil
+		}
+	}
+	return Required, &ParseError{Input: s, Err: ErrUnknownTag, Msg: "unknown tag " + quote(s)}
+}
+
+// MarshalText returns the tag's name, as [Tag.String] does, so that a queue
+// stores it by name: encoding/json writes "required", not 1, for a struct
+// field or a map key. A value out of range is an error wrapping
+// [ErrUnknownTag]; it is never written as a name that would read back as
+// another tag.
+func (t Tag) MarshalText() ([]byte, error) {
+	if int(t) >= len(tagNames) {
+		return nil, fmt.Errorf("policy: cannot store %v: %w", t, ErrUnknownTag)
+	}
+	return []byte(tagNames[t]), nil
+}
+
+// UnmarshalText parses text with [ParseTag]. On error it sets *t to
+// [Required], the strictest tag, and returns the error. Note that
+// encoding/json calls it only for a JSON string: a missing key or null
+// leaves the Tag as it was, [Default] in a new value, so a queue that must
+// not lose a tag should check that the field is there.
+func (t *Tag) UnmarshalText(text []byte) error {
+	v, err := ParseTag(string(text))
+	*t = v
+	return err
 }
 
 // Stage is how far a delivery attempt has got: which facts of an [Attempt]

@@ -25,7 +25,9 @@
 //   - maps crypto/tls and crypto/x509 handshake errors to the feature Postfix
 //     would log ([ClassifyTLSError]), so Go delivery code can log the same;
 //   - logs features, fields, deliveries and tallies with log/slog
-//     (slog.LogValuer).
+//     (slog.LogValuer);
+//   - stores features and fields as their log text, for example in JSON
+//     ([Field.MarshalText], [Field.UnmarshalText]).
 //
 // Names Postfix does not log (for example "requiretls:nomatch", which
 // Postfix's documentation mentions but its code never writes) parse, for

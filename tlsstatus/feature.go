@@ -223,6 +223,89 @@ func (fl Field) Lookup(name Name) (Feature, bool) {
 	return Feature{}, false
 }
 
+// check returns an error unless f formats to text that parses back to f:
+// each name must be one [ParseFeature] accepts. An inactive feature formats
+// as the empty text and passes.
+func (f Feature) check() error {
+	if f.Name == "" {
+		return nil
+	}
+	if err := checkName(string(f.Name), string(f.Name), 0); err != nil {
+		return err
+	}
+	if f.Final != "" {
+		return checkName(string(f.Final), string(f.Final), 0)
+	}
+	return nil
+}
+
+// MarshalText returns the feature in Postfix's log form, as
+// [Feature.String] does, so that encoding/json stores it as
+// "!requiretls:nostarttls", also as a map key. A name that would not read
+// back as itself (one holding "/", ":", "!", "?", a space or a control
+// byte) is an error wrapping [ErrSyntax]. The zero Feature is the empty
+// text.
+func (f Feature) MarshalText() ([]byte, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	return []byte(f.String()), nil
+}
+
+// UnmarshalText parses text with [ParseFeature]; the empty text gives the
+// zero Feature. On error *f is unchanged.
+func (f *Feature) UnmarshalText(text []byte) error {
+	if len(text) == 0 {
+		*f = Feature{}
+		return nil
+	}
+	v, err := ParseFeature(string(text))
+	if err != nil {
+		return err
+	}
+	*f = v
+	return nil
+}
+
+// MarshalText returns the field in Postfix's log form, as [Field.String]
+// does, so that a log store keeps it as "verify/requiretls:none" in JSON;
+// inactive features are left out. A field that would not read back as its
+// active features is an error wrapping [ErrSyntax]: a name
+// [Feature.MarshalText] refuses, or more than 16 features. A field with no
+// active feature is the empty text.
+func (fl Field) MarshalText() ([]byte, error) {
+	n := 0
+	for _, f := range fl {
+		if err := f.check(); err != nil {
+			return nil, err
+		}
+		if f.Name != "" {
+			n++
+		}
+	}
+	s := fl.String()
+	if n > maxFeatures {
+		return nil, &ParseError{Input: s, Msg: "too many features"}
+	}
+	return []byte(s), nil
+}
+
+// UnmarshalText parses text with [ParseField]; the empty text, which
+// MarshalText writes for a field with no feature, gives a nil Field. On
+// error *fl is unchanged.
+func (fl *Field) UnmarshalText(text []byte) error {
+	if len(text) == 0 {
+		*fl = nil
+		return nil
+	}
+	v, err := ParseField(string(text))
+	if err != nil {
+		return err
+	}
+	*fl = v
+	return nil
+}
+
 // LogValue logs the feature in Postfix's form, so that
 // slog.Any("requiretls", f) writes requiretls=!requiretls:nostarttls.
 func (f Feature) LogValue() slog.Value { return slog.StringValue(f.String()) }
