@@ -30,13 +30,8 @@ type ourSide struct {
 func (s ourSide) direction() string { return "peer client → " + s.Name }
 
 var ourSides = []ourSide{
-	{Name: "requiretls glue (in-process)", Plaintext: true, Start: startGlue},
+	{Name: "requiretls glue (in-process)", Plaintext: true, Start: ourServer},
 	{Name: "examples/server", Start: startExampleServer},
-}
-
-func startGlue(t *testing.T, mode listenMode) (string, func() []message) {
-	addr, be := ourServer(t, mode)
-	return addr, be.received
 }
 
 // binDir holds programs the suite builds; TestMain removes it.

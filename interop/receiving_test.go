@@ -3,16 +3,12 @@
 package interop
 
 import (
-	"crypto/tls"
 	"encoding/json"
-	"io"
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -22,58 +18,12 @@ import (
 
 // --- our receiving side: go-smtp wrapped by requiretls.NewServer -------------------
 
-// message is what our server's backend received.
+// message is one message our receiving side accepted, with its tag.
 type message struct {
 	From string
 	Tag  policy.Tag
 	Data string
 }
-
-// inbox is a go-smtp backend that keeps every message with the tag the
-// requiretls glue gave it (Tagger): REQUIRETLS, or a valid TLS-Required: No,
-// with REQUIRETLS winning (RFC 8689 Section 4.1).
-type inbox struct {
-	mu   sync.Mutex
-	msgs []message
-}
-
-func (b *inbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &inboxSession{inbox: b}, nil }
-
-func (b *inbox) received() []message {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]message(nil), b.msgs...)
-}
-
-type inboxSession struct {
-	inbox *inbox
-	from  string
-	tag   policy.Tag
-}
-
-func (s *inboxSession) SetTag(tag policy.Tag) { s.tag = tag }
-
-func (s *inboxSession) Mail(from string, _ *smtp.MailOptions) error {
-	s.from = from
-	return nil
-}
-
-func (s *inboxSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-
-func (s *inboxSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	m := message{From: s.from, Tag: s.tag, Data: string(b)}
-	s.inbox.mu.Lock()
-	s.inbox.msgs = append(s.inbox.msgs, m)
-	s.inbox.mu.Unlock()
-	return nil
-}
-
-func (s *inboxSession) Reset()        { s.from, s.tag = "", policy.Default }
-func (s *inboxSession) Logout() error { return nil }
 
 type listenMode int
 
@@ -83,24 +33,26 @@ const (
 	implicitTLS // RFC 8314
 )
 
-// ourServer starts our receiving side on a loopback port and returns its address.
-func ourServer(t *testing.T, mode listenMode) (string, *inbox) {
+// ourServer starts our receiving side on a loopback port and returns its
+// address and the messages it accepted so far, each with the tag the glue
+// gave it (Tagger): REQUIRETLS, or a valid TLS-Required: No, with
+// REQUIRETLS winning (RFC 8689 Section 4.1).
+func ourServer(t *testing.T, mode listenMode) (string, func() []message) {
 	t.Helper()
-	be := &inbox{}
-	s := requiretls.NewServer(be, &requiretls.ServerOptions{Received: true})
+	rec := &recorder{}
+	s := requiretls.NewServer(rec, &requiretls.ServerOptions{Received: true})
 	s.Domain = "ours.interop.test"
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	switch mode {
-	case withSTARTTLS:
+	if mode != plaintextOnly {
 		s.TLSConfig = serverTLS(t)
-	case implicitTLS:
-		s.TLSConfig = serverTLS(t)
-		l = tls.NewListener(l, s.TLSConfig)
 	}
-	go s.Serve(l)
-	t.Cleanup(func() { s.Close() })
-	return l.Addr().String(), be
+	addr := serve(t, s, "127.0.0.1:0", mode == implicitTLS)
+	return addr, func() []message {
+		var msgs []message
+		for _, m := range rec.all() {
+			msgs = append(msgs, message{From: m.From, Tag: m.Tag, Data: string(m.Data)})
+		}
+		return msgs
+	}
 }
 
 func hostPort(t *testing.T, addr string) (string, int) {
