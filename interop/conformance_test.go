@@ -71,15 +71,8 @@ func TestConformance(t *testing.T) {
 			if tc.implicit {
 				args = append(args, "-implicit-tls")
 			}
-			cmd := exec.Command(buildExampleProbe(t), append(args, tc.peer.Addr)...)
-			out, err := cmd.Output()
-			code := 0
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				code = ee.ExitCode()
-			} else {
-				require.NoError(t, err)
-			}
+			out, err := exec.Command(buildExample(t, "probe"), append(args, tc.peer.Addr)...).Output()
+			code := exitCode(t, err)
 			var got []conformanceVerdict
 			for _, l := range strings.Split(string(out), "\n") {
 				if m := conformanceLine.FindStringSubmatch(l); m != nil {

@@ -5,16 +5,11 @@ package interop
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -26,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/requiretls/go-requiretls/internal/testpki"
 	"github.com/requiretls/go-requiretls/policy"
 	"github.com/requiretls/go-requiretls/policy/dane"
 )
@@ -33,43 +29,18 @@ import (
 // daneHost is the TLSA base domain of the DANE tests.
 const daneHost = "mx.dane.example"
 
-// daneCert is a generated certificate, its key and its PEM file.
+// daneCert is a generated certificate and its PEM file.
 type daneCert struct {
 	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
 	file string
 }
 
-func daneIssue(t *testing.T, dir, cn string, ca bool, parent *daneCert) *daneCert {
+// pemFile writes c to a PEM file in dir named after name.
+func pemFile(t *testing.T, dir, name string, c *x509.Certificate) *daneCert {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-	}
-	if ca {
-		tmpl.IsCA, tmpl.BasicConstraintsValid, tmpl.KeyUsage = true, true, x509.KeyUsageCertSign
-	} else {
-		tmpl.DNSNames = []string{cn}
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	}
-	issuer, signer := tmpl, key
-	if parent != nil {
-		issuer, signer = parent.cert, parent.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, &key.PublicKey, signer)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	file := filepath.Join(dir, strings.ReplaceAll(cn, " ", "-")+".pem")
-	require.NoError(t, os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
-	return &daneCert{cert: cert, key: key, file: file}
+	file := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".pem")
+	require.NoError(t, os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}), 0o600))
+	return &daneCert{cert: c, file: file}
 }
 
 // danetool returns the RDATA GnuTLS's danetool --tlsa-rr prints for a
@@ -98,10 +69,14 @@ func TestDANE(t *testing.T) {
 	_, err := exec.LookPath("danetool")
 	require.NoError(t, err, "danetool (Debian gnutls-bin) is installed by interop/run")
 	dir := t.TempDir()
-	root := daneIssue(t, dir, "DANE Test Root", true, nil)
-	inter := daneIssue(t, dir, "DANE Test Intermediate", true, root)
-	leaf := daneIssue(t, dir, daneHost, false, inter)
-	chain := tls.Certificate{PrivateKey: leaf.key, Certificate: [][]byte{leaf.cert.Raw, inter.cert.Raw, root.cert.Raw}}
+	rootCA, err := testpki.NewCA("DANE Test Root")
+	require.NoError(t, err)
+	interCA, err := rootCA.Intermediate("DANE Test Intermediate")
+	require.NoError(t, err)
+	chain, err := interCA.Issue(time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour), daneHost)
+	require.NoError(t, err)
+	chain.Certificate = append(chain.Certificate, interCA.Cert.Raw, rootCA.Cert.Raw)
+	root, inter, leaf := pemFile(t, dir, "DANE Test Root", rootCA.Cert), pemFile(t, dir, "DANE Test Intermediate", interCA.Cert), pemFile(t, dir, daneHost, chain.Leaf)
 
 	for _, tc := range []struct {
 		name   string
@@ -139,7 +114,9 @@ func TestDANE(t *testing.T) {
 	}
 
 	t.Run("DANE-TA record of another root", func(t *testing.T) {
-		other := daneIssue(t, dir, "Other Root", true, nil)
+		otherCA, err := testpki.NewCA("Other Root")
+		require.NoError(t, err)
+		other := pemFile(t, dir, "Other Root", otherCA.Cert)
 		rec, err := dane.ParseRecord(danetool(t, other.file, "--ca"))
 		require.NoError(t, err)
 		err = daneHandshake(t, chain, dane.VerifyConnection([]dane.Record{rec}, daneHost, nil))

@@ -30,35 +30,35 @@ type ourSide struct {
 func (s ourSide) direction() string { return "peer client → " + s.Name }
 
 var ourSides = []ourSide{
-	{Name: "requiretls glue (in-process)", Plaintext: true, Start: startGlue},
+	{Name: "requiretls glue (in-process)", Plaintext: true, Start: ourServer},
 	{Name: "examples/server", Start: startExampleServer},
-}
-
-func startGlue(t *testing.T, mode listenMode) (string, func() []message) {
-	addr, be := ourServer(t, mode)
-	return addr, be.received
 }
 
 // binDir holds programs the suite builds; TestMain removes it.
 var binDir string
 
-var exampleServer struct {
-	once sync.Once
-	path string
-	err  error
-	out  []byte
+// built holds, per program under examples/, the result of building it.
+var built struct {
+	sync.Mutex
+	path map[string]string
 }
 
-// buildExampleServer builds examples/server once per run.
-func buildExampleServer(t *testing.T) string {
+// buildExample builds examples/name once per run and returns its path.
+func buildExample(t *testing.T, name string) string {
 	t.Helper()
-	exampleServer.once.Do(func() {
-		exampleServer.path = filepath.Join(binDir, "server")
-		cmd := exec.Command("go", "build", "-o", exampleServer.path, "../examples/server")
-		exampleServer.out, exampleServer.err = cmd.CombinedOutput()
-	})
-	require.NoError(t, exampleServer.err, "go build ../examples/server: %s", exampleServer.out)
-	return exampleServer.path
+	built.Lock()
+	defer built.Unlock()
+	if p, ok := built.path[name]; ok {
+		return p
+	}
+	p := filepath.Join(binDir, name)
+	out, err := exec.Command("go", "build", "-o", p, "../examples/"+name).CombinedOutput()
+	require.NoError(t, err, "go build ../examples/%s: %s", name, out)
+	if built.path == nil {
+		built.path = map[string]string{}
+	}
+	built.path[name] = p
+	return p
 }
 
 var (
@@ -78,7 +78,7 @@ func startExampleServer(t *testing.T, mode listenMode) (string, func() []message
 	if mode == implicitTLS {
 		args = append(args, "-implicit-tls")
 	}
-	cmd := exec.Command(buildExampleServer(t), args...)
+	cmd := exec.Command(buildExample(t, "server"), args...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = cmd.Stdout

@@ -6,12 +6,10 @@ import (
 	"bufio"
 	"bytes"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,91 +39,23 @@ func postfixEnv(t *testing.T, keys ...string) map[string]string {
 	return env
 }
 
-// kept is one message a mailbox received, with its envelope.
-type kept struct {
-	From       string
-	Rcpt       []string
-	RequireTLS bool // MAIL FROM ... REQUIRETLS
-	UTF8       bool // MAIL FROM ... SMTPUTF8
-	Ret        string
-	TLS        bool
-	Data       []byte
-}
-
-// mailbox is a go-smtp backend that keeps every message whole, and refuses
-// recipients whose local part starts with "reject" (550 5.1.1), so that
-// Postfix has a reason to bounce a message that did not ask for REQUIRETLS.
-type mailbox struct {
-	mu   sync.Mutex
-	msgs []kept
-}
-
-func (b *mailbox) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	return &mailboxSession{box: b, conn: c}, nil
-}
-
-// find returns the first message whose data contains s.
-func (b *mailbox) find(s string) (kept, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, m := range b.msgs {
-		if bytes.Contains(m.Data, []byte(s)) {
-			return m, true
-		}
-	}
-	return kept{}, false
-}
-
-type mailboxSession struct {
-	box  *mailbox
-	conn *smtp.Conn
-	cur  kept
-}
-
-func (s *mailboxSession) Mail(from string, opts *smtp.MailOptions) error {
-	s.cur = kept{From: from}
-	if opts != nil {
-		s.cur.RequireTLS, s.cur.UTF8, s.cur.Ret = opts.RequireTLS, opts.UTF8, string(opts.Return)
-	}
-	_, s.cur.TLS = s.conn.TLSConnectionState()
-	return nil
-}
-
-func (s *mailboxSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if strings.HasPrefix(to, "reject") {
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
-	}
-	s.cur.Rcpt = append(s.cur.Rcpt, to)
-	return nil
-}
-
-func (s *mailboxSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.cur.Data = b
-	s.box.mu.Lock()
-	s.box.msgs = append(s.box.msgs, s.cur)
-	s.box.mu.Unlock()
-	return nil
-}
-
-func (s *mailboxSession) Reset()        { s.cur = kept{} }
-func (s *mailboxSession) Logout() error { return nil }
-
 // startMailbox serves a mailbox on addr: go-smtp without our glue, so no
-// REQUIRETLS; STARTTLS with the test CA's certificate, SMTPUTF8 and DSN.
-func startMailbox(t *testing.T, addr, domain string) *mailbox {
+// REQUIRETLS; STARTTLS with the test CA's certificate, SMTPUTF8 and DSN. It
+// refuses recipients whose local part starts with "reject" (550 5.1.1), so
+// that Postfix has a reason to bounce a message that did not ask for
+// REQUIRETLS.
+func startMailbox(t *testing.T, addr, domain string) *recorder {
 	t.Helper()
-	box := &mailbox{}
+	box := &recorder{rcpt: func(_ *recorded, to string) error {
+		if strings.HasPrefix(to, "reject") {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+		}
+		return nil
+	}}
 	s := smtp.NewServer(box)
 	s.Domain, s.EnableSMTPUTF8, s.EnableDSN = domain, true, true
 	s.TLSConfig = serverTLS(t)
-	l, err := net.Listen("tcp", addr)
-	require.NoError(t, err, "listen on %s", addr)
-	go s.Serve(l)
-	t.Cleanup(func() { s.Close() })
+	serve(t, s, addr, false)
 	return box
 }
 
@@ -268,10 +198,10 @@ func TestPostfixDSN(t *testing.T) {
 				postfixDSNDirection, tc.name+" DSN ("+strings.Join(tc.parts, ", ")+")",
 				want+"dsn.Compose for the same failure: same MIME structure, same TLS-Required: No rule, same envelope (MAIL FROM:<>, no REQUIRETLS)")
 			id := "<" + tc.name + ".dsn@interop.test>"
-			var got kept
+			var got recorded
 			waitLong(t, "Postfix's DSN about "+id, func() bool {
 				var ok bool
-				got, ok = box.find("Message-ID: " + id)
+				got, ok = box.find(func(m recorded) bool { return bytes.Contains(m.Data, []byte("Message-ID: "+id)) })
 				return ok
 			})
 			pf := got.Data

@@ -4,11 +4,8 @@ package interop
 
 import (
 	"context"
-	"io"
-	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,87 +17,6 @@ import (
 	"github.com/requiretls/go-requiretls/requiretls"
 	"github.com/requiretls/go-requiretls/tlsstatus"
 )
-
-// filtered is one message our content filter received and re-injected.
-type filtered struct {
-	Rcpt       string
-	RequireTLS bool // MAIL FROM ... REQUIRETLS from Postfix
-	Ret        string
-	TLS        bool
-	Tag        policy.Tag // as the glue tagged it
-	Data       string     // as the glue passed it on, with its Require-TLS-ESMTP edits
-	Helo       string     // the EHLO name of the re-injection
-	Err        error      // of the re-injection
-}
-
-// contentFilter is a go-smtp backend behind requiretls.NewServer: the
-// after-queue filter of Postfix's FILTER_README, which gives each message
-// back to Postfix's re-injection port (no content_filter there) in
-// plaintext, as the recipe does; the message's header section, which the
-// glue edited (FilterHeader), carries the REQUIRETLS request.
-type contentFilter struct {
-	reinject string
-	mu       sync.Mutex
-	msgs     []filtered
-}
-
-func (f *contentFilter) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	return &filterSession{f: f, conn: c}, nil
-}
-
-func (f *contentFilter) received(rcpt string) (filtered, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, m := range f.msgs {
-		if m.Rcpt == rcpt {
-			return m, true
-		}
-	}
-	return filtered{}, false
-}
-
-type filterSession struct {
-	f    *contentFilter
-	conn *smtp.Conn
-	from string
-	cur  filtered
-}
-
-func (s *filterSession) SetTag(tag policy.Tag) { s.cur.Tag = tag }
-
-func (s *filterSession) Mail(from string, opts *smtp.MailOptions) error {
-	s.from, s.cur = from, filtered{}
-	if opts != nil {
-		s.cur.RequireTLS, s.cur.Ret = opts.RequireTLS, string(opts.Return)
-	}
-	_, s.cur.TLS = s.conn.TLSConnectionState()
-	return nil
-}
-
-func (s *filterSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if s.cur.Rcpt != "" {
-		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "one recipient per message"}
-	}
-	s.cur.Rcpt = to
-	return nil
-}
-
-func (s *filterSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	local, _, _ := strings.Cut(s.cur.Rcpt, "@")
-	s.cur.Data, s.cur.Helo = string(b), "reinject."+local+".interop.test"
-	s.cur.Err = reinject(s.f.reinject, s.cur.Helo, s.from, s.cur.Rcpt, b)
-	s.f.mu.Lock()
-	s.f.msgs = append(s.f.msgs, s.cur)
-	s.f.mu.Unlock()
-	return s.cur.Err
-}
-
-func (s *filterSession) Reset()        { s.from, s.cur = "", filtered{} }
-func (s *filterSession) Logout() error { return nil }
 
 // reinject gives msg back to Postfix over plaintext SMTP, without
 // REQUIRETLS: the recipe's loopback hop.
@@ -132,21 +48,38 @@ func reinject(addr, helo, from, rcpt string, msg []byte) error {
 	return c.Quit()
 }
 
-// startFilter serves a contentFilter on addr with requiretls.NewServer and
-// opts; tlsOn offers STARTTLS with the test CA's certificate.
-func startFilter(t *testing.T, addr, reinjectAddr string, tlsOn bool, opts *requiretls.ServerOptions) *contentFilter {
+// startFilter serves the after-queue filter of Postfix's FILTER_README on
+// addr, behind requiretls.NewServer with opts: it takes one recipient per
+// message and gives each message back to Postfix's re-injection port (no
+// content_filter there) in plaintext, as the recipe does; the message's
+// header section, which the glue edited (FilterHeader), carries the
+// REQUIRETLS request. tlsOn offers STARTTLS with the test CA's certificate.
+func startFilter(t *testing.T, addr, reinjectAddr string, tlsOn bool, opts *requiretls.ServerOptions) *recorder {
 	t.Helper()
-	f := &contentFilter{reinject: reinjectAddr}
+	f := &recorder{
+		rcpt: func(m *recorded, _ string) error {
+			if len(m.Rcpt) > 0 {
+				return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "one recipient per message"}
+			}
+			return nil
+		},
+		data: func(m *recorded) error {
+			return reinject(reinjectAddr, reinjectHelo(m.Rcpt[0]), m.From, m.Rcpt[0], m.Data)
+		},
+	}
 	s := requiretls.NewServer(f, opts)
 	s.Domain, s.EnableDSN = "filter.interop.test", true
 	if tlsOn {
 		s.TLSConfig = serverTLS(t)
 	}
-	l, err := net.Listen("tcp", addr)
-	require.NoError(t, err, "listen on %s", addr)
-	go s.Serve(l)
-	t.Cleanup(func() { s.Close() })
+	serve(t, s, addr, false)
 	return f
+}
+
+// reinjectHelo is the EHLO name of the re-injection of rcpt's message.
+func reinjectHelo(rcpt string) string {
+	local, _, _ := strings.Cut(rcpt, "@")
+	return "reinject." + local + ".interop.test"
 }
 
 // sendTo sends original(helo) to rcpt at addr as a REQUIRETLS message
@@ -158,14 +91,7 @@ func sendTo(t *testing.T, addr, helo, rcpt string) {
 	d := &requiretls.Dialer{LocalName: helo, TLSConfig: clientTLS(t)}
 	c, err := d.Dial(ctx, addr, attempt(policy.Enforce))
 	require.NoError(t, err)
-	require.NoError(t, c.Mail(sender, &smtp.MailOptions{Return: smtp.DSNReturnFull}))
-	require.NoError(t, c.Client.Rcpt(rcpt, nil))
-	w, err := c.Client.Data()
-	require.NoError(t, err)
-	_, err = w.Write([]byte(original(helo)))
-	require.NoError(t, err)
-	require.NoError(t, w.Close())
-	require.NoError(t, c.Client.Quit())
+	transmit(t, c, sender, &smtp.MailOptions{Return: smtp.DSNReturnFull}, rcpt, original(helo))
 }
 
 // forgedMessage is what a plaintext client sends to forge a REQUIRETLS
@@ -217,17 +143,17 @@ func postfixDelivery(t *testing.T, log, program, rcpt string) tlsstatus.Delivery
 
 // reinjected returns the message the filter gave back to Postfix's
 // re-injection port for rcpt, as Postfix queued it.
-func reinjected(t *testing.T, f *contentFilter, log, rcpt string) (filtered, queued) {
+func reinjected(t *testing.T, f *recorder, log, rcpt string) (recorded, queued) {
 	t.Helper()
-	var m filtered
+	var m recorded
 	waitLong(t, "the filter receiving "+rcpt, func() bool {
 		var ok bool
-		m, ok = f.received(rcpt)
+		m, ok = f.to(rcpt)
 		return ok
 	})
 	require.NoError(t, m.Err, "re-injection into Postfix")
 	p := postfixPeer{peer{Name: "Postfix (re-injection)", Log: log}, "postfix/reinject"}
-	return m, heldMessage(t, p.session(t, m.Helo))
+	return m, heldMessage(t, p.session(t, reinjectHelo(rcpt)))
 }
 
 const (
@@ -262,7 +188,7 @@ func TestPostfixFilter(t *testing.T) {
 
 	for _, tc := range []struct {
 		name, local, in, program string
-		f                        *contentFilter
+		f                        *recorder
 		requireTLS               bool   // Postfix sends MAIL ... REQUIRETLS to the filter
 		ret                      string // the RET Postfix sends to the filter
 		reqtls                   string // the REQUIRETLS slot of Postfix's tls= field
@@ -293,7 +219,7 @@ func TestPostfixFilter(t *testing.T) {
 			assert.Equal(t, tc.requireTLS, m.TLS, "TLS between Postfix and the filter")
 			assert.Equal(t, tc.ret, m.Ret, "RET from Postfix to the filter")
 			assert.Equal(t, policy.Required, m.Tag, "the glue's tag")
-			assert.Equal(t, 1, strings.Count(m.Data, "Require-TLS-ESMTP: yes\r\n"), "Require-TLS-ESMTP fields the glue passed on:\n%s", m.Data)
+			assert.Equal(t, 1, strings.Count(string(m.Data), "Require-TLS-ESMTP: yes\r\n"), "Require-TLS-ESMTP fields the glue passed on:\n%s", m.Data)
 			assert.NotZero(t, q.SendOpts&soptRequireTLSESMTP, "Postfix's REQUIRETLS flag on the re-injected message (sendopts %d)", q.SendOpts)
 			assert.Equal(t, 1, strings.Count(q.Headers, "Require-TLS-ESMTP: yes\n"), "Require-TLS-ESMTP fields in Postfix's queue file:\n%s", q.Headers)
 		})
@@ -319,7 +245,7 @@ func TestPostfixFilter(t *testing.T) {
 		m, q := reinjected(t, tlsFilter, log, rcpt)
 		assert.False(t, m.TLS)
 		assert.Equal(t, policy.Default, m.Tag)
-		assert.NotContains(t, m.Data, "Require-TLS-ESMTP")
+		assert.NotContains(t, string(m.Data), "Require-TLS-ESMTP")
 		assert.Zero(t, q.SendOpts&soptRequireTLSESMTP, "Postfix's REQUIRETLS flag (sendopts %d)", q.SendOpts)
 		assert.NotContains(t, q.Headers, "Require-TLS-ESMTP")
 	})
@@ -331,7 +257,7 @@ func TestPostfixFilter(t *testing.T) {
 		sendRaw(t, env["INTEROP_POSTFIX_FILTER_PLAIN"], helo, rcpt, forgedMessage(helo))
 		m, q := reinjected(t, plainFilter, log, rcpt)
 		assert.Equal(t, policy.Required, m.Tag)
-		assert.Equal(t, 1, strings.Count(m.Data, "Require-TLS-ESMTP: yes\r\n"))
+		assert.Equal(t, 1, strings.Count(string(m.Data), "Require-TLS-ESMTP: yes\r\n"))
 		assert.NotZero(t, q.SendOpts&soptRequireTLSESMTP, "Postfix's REQUIRETLS flag (sendopts %d)", q.SendOpts)
 	})
 }

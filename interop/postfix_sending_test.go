@@ -7,13 +7,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -48,72 +45,8 @@ var (
 type nexthop struct {
 	name string // in the recipient domain
 	desc string
-	sink *sink
+	rec  *recorder
 }
-
-// sink is a go-smtp backend that keeps the envelope of every message.
-type sink struct {
-	mu   sync.Mutex
-	msgs []sunk
-}
-
-// sunk is one message a next hop received.
-type sunk struct {
-	Helo       string
-	Rcpt       string
-	RequireTLS bool   // MAIL FROM ... REQUIRETLS
-	Ret        string // the RET parameter: FULL, HDRS or empty
-	TLS        bool
-}
-
-func (s *sink) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	return &sinkSession{sink: s, conn: c}, nil
-}
-
-// received returns the message for rcpt, if one arrived.
-func (s *sink) received(rcpt string) (sunk, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, m := range s.msgs {
-		if m.Rcpt == rcpt {
-			return m, true
-		}
-	}
-	return sunk{}, false
-}
-
-type sinkSession struct {
-	sink *sink
-	conn *smtp.Conn
-	cur  sunk
-}
-
-func (s *sinkSession) Mail(_ string, opts *smtp.MailOptions) error {
-	s.cur = sunk{Helo: s.conn.Hostname()}
-	if opts != nil {
-		s.cur.RequireTLS, s.cur.Ret = opts.RequireTLS, strings.ToUpper(string(opts.Return))
-	}
-	_, s.cur.TLS = s.conn.TLSConnectionState()
-	return nil
-}
-
-func (s *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.cur.Rcpt = to
-	return nil
-}
-
-func (s *sinkSession) Data(r io.Reader) error {
-	if _, err := io.Copy(io.Discard, r); err != nil {
-		return err
-	}
-	s.sink.mu.Lock()
-	s.sink.msgs = append(s.sink.msgs, s.cur)
-	s.sink.mu.Unlock()
-	return nil
-}
-
-func (s *sinkSession) Reset()        { s.cur = sunk{} }
-func (s *sinkSession) Logout() error { return nil }
 
 // startNexthops starts the four next hops on the addresses interop/run exported.
 func startNexthops(t *testing.T) []nexthop {
@@ -132,22 +65,19 @@ func startNexthops(t *testing.T) []nexthop {
 	}
 	var out []nexthop
 	for _, h := range hops {
-		be := &sink{}
+		rec := &recorder{}
 		var s *smtp.Server
 		if h.glue {
-			s = requiretls.NewServer(be, &requiretls.ServerOptions{})
+			s = requiretls.NewServer(rec, &requiretls.ServerOptions{})
 		} else {
-			s = smtp.NewServer(be)
+			s = smtp.NewServer(rec)
 		}
 		s.Domain, s.EnableDSN = h.name+".nexthop.interop.test", true
 		if h.cert != nil {
 			s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*h.cert}}
 		}
-		l, err := net.Listen("tcp", os.Getenv(h.key))
-		require.NoError(t, err, "next hop %s on %s=%s", h.name, h.key, os.Getenv(h.key))
-		go s.Serve(l)
-		t.Cleanup(func() { s.Close() })
-		out = append(out, nexthop{name: h.name, desc: h.desc, sink: be})
+		serve(t, s, os.Getenv(h.key), false)
+		out = append(out, nexthop{name: h.name, desc: h.desc, rec: rec})
 	}
 	return out
 }
@@ -258,19 +188,12 @@ func ourOutcome(t *testing.T, addr string, level policy.Level, tlsLevel tlsstatu
 		}
 		return o
 	}
-	require.NoError(t, c.Mail(sender, &smtp.MailOptions{Return: smtp.DSNReturnFull}))
-	require.NoError(t, c.Client.Rcpt(rcpt, nil))
-	w, err := c.Client.Data()
-	require.NoError(t, err)
-	_, err = w.Write([]byte(original(helo)))
-	require.NoError(t, err)
-	require.NoError(t, w.Close())
-	require.NoError(t, c.Client.Quit())
+	transmit(t, c, sender, &smtp.MailOptions{Return: smtp.DSNReturnFull}, rcpt, original(helo))
 	o := outcome{Status: "sent", DSN: "2.0.0", Field: c.Field().String()}
-	var m sunk
+	var m recorded
 	waitFor(t, hop.name+" receiving our message", func() bool {
 		var ok bool
-		m, ok = hop.sink.received(rcpt)
+		m, ok = hop.rec.to(rcpt)
 		return ok
 	})
 	o.RequireTLS, o.Ret = m.RequireTLS, m.Ret
@@ -343,7 +266,7 @@ func postfixSide(t *testing.T, d tlsstatus.Delivery, h nexthop, rcpt string) out
 	if d.TLS != nil {
 		o.Field = d.TLS.String()
 	}
-	m, got := h.sink.received(rcpt)
+	m, got := h.rec.to(rcpt)
 	require.Equal(t, o.Status == "sent", got, "Postfix logged %s; the next hop received the message: %v (%s)", o.Status, got, d.Reason)
 	if got {
 		o.RequireTLS, o.Ret = m.RequireTLS, m.Ret

@@ -3,7 +3,6 @@
 package interop
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -297,17 +296,7 @@ func postfixProbe(t *testing.T) {
 		t.Run(tc.p.Name, func(t *testing.T) {
 			expect(t, tc.p.peer, ourProbe, "probe -cafile CA -servername localhost",
 				"verdict: tls="+tc.verdict+"; Postfix logged no MAIL")
-			cmd := exec.Command(buildExampleProbe(t), "-cafile", os.Getenv("INTEROP_CA"), "-servername", "localhost", tc.p.Addr)
-			out, err := cmd.CombinedOutput()
-			code := 0
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				code = ee.ExitCode()
-			} else {
-				require.NoError(t, err)
-			}
-			assert.Equal(t, tc.exit, code, "probe exit status; output:\n%s", out)
-			assert.Contains(t, strings.Split(string(out), "\n"), "verdict: tls="+tc.verdict, "probe output:\n%s", out)
+			assertProbe(t, tc.p.Addr, tc.verdict, tc.exit)
 			assertNoMail(t, tc.p.session(t, probeHelo), tc.starttls)
 		})
 	}

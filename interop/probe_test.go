@@ -6,9 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -16,24 +14,6 @@ import (
 
 	"github.com/requiretls/go-requiretls/tlsstatus"
 )
-
-var exampleProbe struct {
-	once sync.Once
-	path string
-	err  error
-	out  []byte
-}
-
-func buildExampleProbe(t *testing.T) string {
-	t.Helper()
-	exampleProbe.once.Do(func() {
-		exampleProbe.path = filepath.Join(binDir, "probe")
-		cmd := exec.Command("go", "build", "-o", exampleProbe.path, "../examples/probe")
-		exampleProbe.out, exampleProbe.err = cmd.CombinedOutput()
-	})
-	require.NoError(t, exampleProbe.err, "go build ../examples/probe: %s", exampleProbe.out)
-	return exampleProbe.path
-}
 
 // probeHelo is the EHLO name of examples/probe (requiretls.Dialer's default);
 // each peer is probed once, so it identifies the probe's session in the peer's log.
@@ -64,17 +44,7 @@ func TestProbe(t *testing.T) {
 			_, err := tlsstatus.ParseField(tc.verdict)
 			require.NoError(t, err)
 
-			cmd := exec.Command(buildExampleProbe(t), "-cafile", os.Getenv("INTEROP_CA"), "-servername", "localhost", tc.peer.Addr)
-			out, err := cmd.CombinedOutput()
-			code := 0
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				code = ee.ExitCode()
-			} else {
-				require.NoError(t, err)
-			}
-			assert.Equal(t, tc.exit, code, "probe exit status; output:\n%s", out)
-			assert.Contains(t, strings.Split(string(out), "\n"), "verdict: tls="+tc.verdict, "probe output:\n%s", out)
+			assertProbe(t, tc.peer.Addr, tc.verdict, tc.exit)
 
 			got := tc.peer.session(t, probeHelo)
 			assert.Equal(t, tc.starttls, got.saw("C: STARTTLS") || got.saw("C: EHLO "+probeHelo+" (tls=true)"),
@@ -82,4 +52,25 @@ func TestProbe(t *testing.T) {
 			assert.Empty(t, got.Mail, "the probe sent MAIL: %q", got.Lines)
 		})
 	}
+}
+
+// assertProbe runs examples/probe against addr, verifying with the test CA,
+// and asserts its exit status and its verdict line.
+func assertProbe(t *testing.T, addr, verdict string, exit int) {
+	t.Helper()
+	out, err := exec.Command(buildExample(t, "probe"), "-cafile", os.Getenv("INTEROP_CA"), "-servername", "localhost", addr).CombinedOutput()
+	assert.Equal(t, exit, exitCode(t, err), "probe exit status; output:\n%s", out)
+	assert.Contains(t, strings.Split(string(out), "\n"), "verdict: tls="+verdict, "probe output:\n%s", out)
+}
+
+// exitCode is the exit status of a program that ran and returned err;
+// an error other than an exit status fails t.
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	require.NoError(t, err)
+	return 0
 }

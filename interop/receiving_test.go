@@ -3,16 +3,12 @@
 package interop
 
 import (
-	"crypto/tls"
 	"encoding/json"
-	"io"
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -22,58 +18,12 @@ import (
 
 // --- our receiving side: go-smtp wrapped by requiretls.NewServer -------------------
 
-// message is what our server's backend received.
+// message is one message our receiving side accepted, with its tag.
 type message struct {
 	From string
 	Tag  policy.Tag
 	Data string
 }
-
-// inbox is a go-smtp backend that keeps every message with the tag the
-// requiretls glue gave it (Tagger): REQUIRETLS, or a valid TLS-Required: No,
-// with REQUIRETLS winning (RFC 8689 Section 4.1).
-type inbox struct {
-	mu   sync.Mutex
-	msgs []message
-}
-
-func (b *inbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &inboxSession{inbox: b}, nil }
-
-func (b *inbox) received() []message {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]message(nil), b.msgs...)
-}
-
-type inboxSession struct {
-	inbox *inbox
-	from  string
-	tag   policy.Tag
-}
-
-func (s *inboxSession) SetTag(tag policy.Tag) { s.tag = tag }
-
-func (s *inboxSession) Mail(from string, _ *smtp.MailOptions) error {
-	s.from = from
-	return nil
-}
-
-func (s *inboxSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-
-func (s *inboxSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	m := message{From: s.from, Tag: s.tag, Data: string(b)}
-	s.inbox.mu.Lock()
-	s.inbox.msgs = append(s.inbox.msgs, m)
-	s.inbox.mu.Unlock()
-	return nil
-}
-
-func (s *inboxSession) Reset()        { s.from, s.tag = "", policy.Default }
-func (s *inboxSession) Logout() error { return nil }
 
 type listenMode int
 
@@ -83,24 +33,26 @@ const (
 	implicitTLS // RFC 8314
 )
 
-// ourServer starts our receiving side on a loopback port and returns its address.
-func ourServer(t *testing.T, mode listenMode) (string, *inbox) {
+// ourServer starts our receiving side on a loopback port and returns its
+// address and the messages it accepted so far, each with the tag the glue
+// gave it (Tagger): REQUIRETLS, or a valid TLS-Required: No, with
+// REQUIRETLS winning (RFC 8689 Section 4.1).
+func ourServer(t *testing.T, mode listenMode) (string, func() []message) {
 	t.Helper()
-	be := &inbox{}
-	s := requiretls.NewServer(be, &requiretls.ServerOptions{Received: true})
+	rec := &recorder{}
+	s := requiretls.NewServer(rec, &requiretls.ServerOptions{Received: true})
 	s.Domain = "ours.interop.test"
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	switch mode {
-	case withSTARTTLS:
+	if mode != plaintextOnly {
 		s.TLSConfig = serverTLS(t)
-	case implicitTLS:
-		s.TLSConfig = serverTLS(t)
-		l = tls.NewListener(l, s.TLSConfig)
 	}
-	go s.Serve(l)
-	t.Cleanup(func() { s.Close() })
-	return l.Addr().String(), be
+	addr := serve(t, s, "127.0.0.1:0", mode == implicitTLS)
+	return addr, func() []message {
+		var msgs []message
+		for _, m := range rec.all() {
+			msgs = append(msgs, message{From: m.From, Tag: m.Tag, Data: string(m.Data)})
+		}
+		return msgs
+	}
 }
 
 func hostPort(t *testing.T, addr string) (string, int) {
@@ -205,14 +157,25 @@ func TestReceiving(t *testing.T) {
 func receiving(t *testing.T, side ourSide) {
 	const from, to = "alice@example.org", "bob@example.net"
 	toUs := side.direction()
+	// nodemailer and smtplib send one message from from to to, to side
+	// started in mode.
+	nodemailer := func(t *testing.T, mode listenMode, job nodemailerJob) (nodemailerResult, func() []message) {
+		addr, received := side.Start(t, mode)
+		job.Host, job.Port = hostPort(t, addr)
+		job.Name, job.From, job.To = heloName(t), from, to
+		return runNodemailer(t, job), received
+	}
+	smtplib := func(t *testing.T, mode listenMode, job smtplibJob) (smtplibResult, func() []message) {
+		addr, received := side.Start(t, mode)
+		job.Host, job.Port = hostPort(t, addr)
+		job.Name, job.From, job.To = heloName(t), from, to
+		return runSmtplib(t, job), received
+	}
 
 	t.Run("nodemailer/R23 REQUIRETLS after STARTTLS, pipelined", func(t *testing.T) {
 		expect(t, nodemailerPeer(), toUs, "REQUIRETLS after STARTTLS (pipelined MAIL/RCPT/DATA)",
 			"nodemailer: sent MAIL ... REQUIRETLS, got 250; our tag Required, (requiretls) in Received")
-		addr, received := side.Start(t, withSTARTTLS)
-		host, port := hostPort(t, addr)
-		res := runNodemailer(t, nodemailerJob{Host: host, Port: port, Name: heloName(t), From: from, To: to,
-			RequireTLSExtension: true})
+		res, received := nodemailer(t, withSTARTTLS, nodemailerJob{RequireTLSExtension: true})
 
 		require.True(t, res.OK, "nodemailer: %s %s\n%s", res.Code, res.Response, strings.Join(res.Transcript, "\n"))
 		assert.True(t, strings.HasPrefix(res.Response, "250"), res.Response)
@@ -222,35 +185,25 @@ func receiving(t *testing.T, side ourSide) {
 		assert.Equal(t, "RCPT TO:<"+to+">", res.Transcript[mail+1])
 		assert.Equal(t, "DATA", res.Transcript[mail+2])
 
-		msgs := received()
-		require.Len(t, msgs, 1)
-		assert.Equal(t, policy.Required, msgs[0].Tag)
-		assert.Contains(t, msgs[0].Data, "with ESMTPS (requiretls)")
+		msg := receivedOne(t, received, policy.Required)
+		assert.Contains(t, msg.Data, "with ESMTPS (requiretls)")
 	})
 
 	t.Run("nodemailer/E22 REQUIRETLS over implicit TLS", func(t *testing.T) {
 		expect(t, nodemailerPeer(), toUs, "REQUIRETLS over implicit TLS (RFC 8314)",
 			"nodemailer: sent MAIL ... REQUIRETLS, got 250; our tag Required")
-		addr, received := side.Start(t, implicitTLS)
-		host, port := hostPort(t, addr)
-		res := runNodemailer(t, nodemailerJob{Host: host, Port: port, ImplicitTLS: true, Name: heloName(t),
-			From: from, To: to, RequireTLSExtension: true})
+		res, received := nodemailer(t, implicitTLS, nodemailerJob{ImplicitTLS: true, RequireTLSExtension: true})
 
 		require.True(t, res.OK, "nodemailer: %s %s", res.Code, res.Response)
 		assert.GreaterOrEqual(t, indexOf(res.Transcript, "MAIL FROM:<"+from+"> REQUIRETLS"), 0)
-		msgs := received()
-		require.Len(t, msgs, 1)
-		assert.Equal(t, policy.Required, msgs[0].Tag)
+		receivedOne(t, received, policy.Required)
 	})
 
 	if side.Plaintext { // examples/server always offers TLS
 		t.Run("nodemailer/R5 no REQUIRETLS announced in plaintext", func(t *testing.T) {
 			expect(t, nodemailerPeer(), toUs, "server without TLS, REQUIRETLS requested",
 				"nodemailer: EREQUIRETLS, our EHLO did not announce REQUIRETLS; no MAIL sent, nothing received")
-			addr, received := side.Start(t, plaintextOnly)
-			host, port := hostPort(t, addr)
-			res := runNodemailer(t, nodemailerJob{Host: host, Port: port, OpportunisticTLS: true, Name: heloName(t),
-				From: from, To: to, RequireTLSExtension: true})
+			res, received := nodemailer(t, plaintextOnly, nodemailerJob{OpportunisticTLS: true, RequireTLSExtension: true})
 
 			assert.False(t, res.OK)
 			assert.Equal(t, "EREQUIRETLS", res.Code, "nodemailer: %s", res.Response)
@@ -262,49 +215,33 @@ func receiving(t *testing.T, side ourSide) {
 	t.Run("nodemailer/R23 TLS-Required: No", func(t *testing.T) {
 		expect(t, nodemailerPeer(), toUs, "TLS-Required: No header, no REQUIRETLS",
 			"nodemailer: got 250 for MAIL without REQUIRETLS; our tag NotRequired")
-		addr, received := side.Start(t, withSTARTTLS)
-		host, port := hostPort(t, addr)
-		res := runNodemailer(t, nodemailerJob{Host: host, Port: port, Name: heloName(t), From: from, To: to,
-			Headers: map[string]string{"TLS-Required": "No"}})
+		res, received := nodemailer(t, withSTARTTLS, nodemailerJob{Headers: map[string]string{"TLS-Required": "No"}})
 
 		require.True(t, res.OK, "nodemailer: %s %s", res.Code, res.Response)
 		assert.GreaterOrEqual(t, indexOf(res.Transcript, "MAIL FROM:<"+from+">"), 0)
 		assert.Equal(t, -1, indexOf(res.Transcript, "MAIL FROM:<"+from+"> REQUIRETLS"))
-		msgs := received()
-		require.Len(t, msgs, 1)
-		assert.Equal(t, policy.NotRequired, msgs[0].Tag, "message:\n%s", msgs[0].Data)
-		assert.NotContains(t, msgs[0].Data, "(requiretls)")
+		msg := receivedOne(t, received, policy.NotRequired)
+		assert.NotContains(t, msg.Data, "(requiretls)")
 	})
 
 	t.Run("smtplib/R23 REQUIRETLS after STARTTLS", func(t *testing.T) {
 		expect(t, smtplibPeer(), toUs, "REQUIRETLS after STARTTLS",
 			"smtplib: saw REQUIRETLS in our post-TLS EHLO, sendmail accepted; our tag Required")
-		addr, received := side.Start(t, withSTARTTLS)
-		host, port := hostPort(t, addr)
-		res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "starttls", Name: heloName(t), From: from, To: to,
-			MailOptions: []string{"REQUIRETLS"}})
+		res, received := smtplib(t, withSTARTTLS, smtplibJob{TLS: "starttls", MailOptions: []string{"REQUIRETLS"}})
 
 		require.True(t, res.OK, "smtplib: %+v", res)
 		assert.Contains(t, res.Features, "requiretls")
-		msgs := received()
-		require.Len(t, msgs, 1)
-		assert.Equal(t, policy.Required, msgs[0].Tag)
-		assert.Contains(t, msgs[0].Data, "with ESMTPS (requiretls)")
+		msg := receivedOne(t, received, policy.Required)
+		assert.Contains(t, msg.Data, "with ESMTPS (requiretls)")
 	})
 
 	if side.Plaintext { // examples/server always offers TLS
 		t.Run("smtplib/E5 REQUIRETLS over plaintext", func(t *testing.T) {
 			expect(t, smtplibPeer(), toUs, "REQUIRETLS on a server without TLS",
 				"smtplib: MAIL ... REQUIRETLS refused with 523 5.7.10; nothing received")
-			addr, received := side.Start(t, plaintextOnly)
-			host, port := hostPort(t, addr)
-			res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "none", Name: heloName(t), From: from, To: to,
-				MailOptions: []string{"REQUIRETLS"}})
+			res, received := smtplib(t, plaintextOnly, smtplibJob{TLS: "none", MailOptions: []string{"REQUIRETLS"}})
 
-			assert.False(t, res.OK)
-			assert.Equal(t, "mail", res.Stage, "%+v", res)
-			assert.Equal(t, 523, res.Code)
-			assert.Contains(t, res.Reply, "5.7.10")
+			assertRefusedWithoutTLS(t, res)
 			assert.NotContains(t, res.Features, "requiretls", "REQUIRETLS announced without TLS (RFC 8689 Section 2)")
 			assert.NotContains(t, res.Features, "starttls")
 			assert.Empty(t, received())
@@ -314,15 +251,9 @@ func receiving(t *testing.T, side ourSide) {
 	t.Run("smtplib/E5 REQUIRETLS before STARTTLS", func(t *testing.T) {
 		expect(t, smtplibPeer(), toUs, "REQUIRETLS before STARTTLS",
 			"smtplib: MAIL ... REQUIRETLS refused with 523 5.7.10; nothing received")
-		addr, received := side.Start(t, withSTARTTLS)
-		host, port := hostPort(t, addr)
-		res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "none", Name: heloName(t), From: from, To: to,
-			MailOptions: []string{"REQUIRETLS"}})
+		res, received := smtplib(t, withSTARTTLS, smtplibJob{TLS: "none", MailOptions: []string{"REQUIRETLS"}})
 
-		assert.False(t, res.OK)
-		assert.Equal(t, "mail", res.Stage, "%+v", res)
-		assert.Equal(t, 523, res.Code)
-		assert.Contains(t, res.Reply, "5.7.10")
+		assertRefusedWithoutTLS(t, res)
 		assert.Contains(t, res.Features, "starttls")
 		assert.NotContains(t, res.Features, "requiretls", "REQUIRETLS announced before STARTTLS (RFC 8689 Section 2)")
 		assert.Empty(t, received())
@@ -335,57 +266,56 @@ func receiving(t *testing.T, side ourSide) {
 	t.Run("smtplib/E4 REQUIRETLS=YES", func(t *testing.T) {
 		expect(t, smtplibPeer(), toUs, "REQUIRETLS=YES after STARTTLS",
 			"smtplib: MAIL ... REQUIRETLS=YES accepted as REQUIRETLS (go-smtp drops the value, known gap); our tag Required, never relaxed")
-		addr, received := side.Start(t, withSTARTTLS)
-		host, port := hostPort(t, addr)
-		res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "starttls", Name: heloName(t), From: from, To: to,
-			MailOptions: []string{"REQUIRETLS=YES"}})
+		res, received := smtplib(t, withSTARTTLS, smtplibJob{TLS: "starttls", MailOptions: []string{"REQUIRETLS=YES"}})
 
 		require.True(t, res.OK, "smtplib: %+v", res)
-		msgs := received()
-		require.Len(t, msgs, 1)
-		assert.Equal(t, policy.Required, msgs[0].Tag)
+		receivedOne(t, received, policy.Required)
 	})
 
 	t.Run("smtplib/E22 REQUIRETLS over implicit TLS", func(t *testing.T) {
 		expect(t, smtplibPeer(), toUs, "REQUIRETLS over implicit TLS (RFC 8314)",
 			"smtplib: saw REQUIRETLS in our first EHLO, sendmail accepted; our tag Required")
-		addr, received := side.Start(t, implicitTLS)
-		host, port := hostPort(t, addr)
-		res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "implicit", Name: heloName(t), From: from, To: to,
-			MailOptions: []string{"REQUIRETLS"}})
+		res, received := smtplib(t, implicitTLS, smtplibJob{TLS: "implicit", MailOptions: []string{"REQUIRETLS"}})
 
 		require.True(t, res.OK, "smtplib: %+v", res)
 		assert.Contains(t, res.Features, "requiretls")
-		msgs := received()
-		require.Len(t, msgs, 1)
-		assert.Equal(t, policy.Required, msgs[0].Tag)
+		receivedOne(t, received, policy.Required)
 	})
 
 	t.Run("smtplib/R23 TLS-Required: No", func(t *testing.T) {
 		expect(t, smtplibPeer(), toUs, "TLS-Required: No header, no REQUIRETLS",
 			"smtplib: sendmail accepted; our tag NotRequired")
-		addr, received := side.Start(t, withSTARTTLS)
-		host, port := hostPort(t, addr)
-		res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "starttls", Name: heloName(t), From: from, To: to,
-			Headers: map[string]string{"TLS-Required": "No"}})
+		res, received := smtplib(t, withSTARTTLS, smtplibJob{TLS: "starttls", Headers: map[string]string{"TLS-Required": "No"}})
 
 		require.True(t, res.OK, "smtplib: %+v", res)
-		msgs := received()
-		require.Len(t, msgs, 1)
-		assert.Equal(t, policy.NotRequired, msgs[0].Tag)
+		receivedOne(t, received, policy.NotRequired)
 	})
 
 	t.Run("smtplib/R25 REQUIRETLS wins over TLS-Required: No", func(t *testing.T) {
 		expect(t, smtplibPeer(), toUs, "REQUIRETLS and TLS-Required: No together",
 			"smtplib: sendmail accepted; our tag Required (RFC 8689 Section 4.1)")
-		addr, received := side.Start(t, withSTARTTLS)
-		host, port := hostPort(t, addr)
-		res := runSmtplib(t, smtplibJob{Host: host, Port: port, TLS: "starttls", Name: heloName(t), From: from, To: to,
-			MailOptions: []string{"REQUIRETLS"}, Headers: map[string]string{"TLS-Required": "No"}})
+		res, received := smtplib(t, withSTARTTLS, smtplibJob{TLS: "starttls", MailOptions: []string{"REQUIRETLS"}, Headers: map[string]string{"TLS-Required": "No"}})
 
 		require.True(t, res.OK, "smtplib: %+v", res)
-		msgs := received()
-		require.Len(t, msgs, 1)
-		assert.Equal(t, policy.Required, msgs[0].Tag)
+		receivedOne(t, received, policy.Required)
 	})
+}
+
+// receivedOne asserts that exactly one message arrived, tagged tag, and returns it.
+func receivedOne(t *testing.T, received func() []message, tag policy.Tag) message {
+	t.Helper()
+	msgs := received()
+	require.Len(t, msgs, 1)
+	assert.Equal(t, tag, msgs[0].Tag, "message:\n%s", msgs[0].Data)
+	return msgs[0]
+}
+
+// assertRefusedWithoutTLS asserts that smtplib's MAIL ... REQUIRETLS was
+// refused with 523 5.7.10 (RFC 8689 Section 4.2).
+func assertRefusedWithoutTLS(t *testing.T, res smtplibResult) {
+	t.Helper()
+	assert.False(t, res.OK)
+	assert.Equal(t, "mail", res.Stage, "%+v", res)
+	assert.Equal(t, 523, res.Code)
+	assert.Contains(t, res.Reply, "5.7.10")
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -69,15 +70,21 @@ func send(t *testing.T, p peer, level policy.Level) sent {
 		require.ErrorAs(t, err, &pe, "not a policy decision: %v", err)
 		return sent{Helo: helo, Field: pe.Field(), Policy: pe, DSN: bounce(t, pe, helo)}
 	}
-	require.NoError(t, c.Mail(sender, &smtp.MailOptions{Return: smtp.DSNReturnFull}))
-	require.NoError(t, c.Client.Rcpt(recipient, nil))
+	transmit(t, c, sender, &smtp.MailOptions{Return: smtp.DSNReturnFull}, recipient, original(helo))
+	return sent{Helo: helo, Field: c.Field()}
+}
+
+// transmit sends msg from from to rcpt over c, with opts, and quits.
+func transmit(t *testing.T, c *requiretls.Conn, from string, opts *smtp.MailOptions, rcpt, msg string) {
+	t.Helper()
+	require.NoError(t, c.Mail(from, opts))
+	require.NoError(t, c.Client.Rcpt(rcpt, nil))
 	w, err := c.Client.Data()
 	require.NoError(t, err)
-	_, err = w.Write([]byte(original(helo)))
+	_, err = io.WriteString(w, msg)
 	require.NoError(t, err)
 	require.NoError(t, w.Close())
 	require.NoError(t, c.Client.Quit())
-	return sent{Helo: helo, Field: c.Field()}
 }
 
 // bounce composes the non-delivery notification for a message the policy stopped.
@@ -110,14 +117,7 @@ func deliverDSN(t *testing.T, p peer, helo string, msg []byte) {
 	d := &requiretls.Dialer{LocalName: helo, TLSConfig: clientTLS(t)}
 	c, err := d.Dial(ctx, p.Addr, policy.Attempt{Tag: policy.Default, NullSender: true, Level: policy.Opportunistic, Host: "localhost"})
 	require.NoError(t, err)
-	require.NoError(t, c.Mail("", nil))
-	require.NoError(t, c.Client.Rcpt(sender, nil))
-	w, err := c.Client.Data()
-	require.NoError(t, err)
-	_, err = w.Write(msg)
-	require.NoError(t, err)
-	require.NoError(t, w.Close())
-	require.NoError(t, c.Client.Quit())
+	transmit(t, c, "", nil, sender, string(msg))
 }
 
 // wantField is the tls= field Postfix 3.11 logs (spec/postfix-3.11.md §3,

@@ -6,6 +6,7 @@
 package testpki
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,6 +15,7 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,29 +23,31 @@ import (
 type CA struct {
 	Cert *x509.Certificate
 	Pool *x509.CertPool // holds only Cert, for tls.Config.RootCAs
-	key  *ecdsa.PrivateKey
+	key  crypto.Signer
 }
 
 // NewCA returns a CA named name, valid from an hour ago for a day.
 func NewCA(name string) (*CA, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
+	return newCA(name, nil)
+}
+
+// Intermediate returns a new CA named name, valid from an hour ago for a
+// day, whose certificate ca signs. Its Pool holds only its own
+// certificate; a server whose certificate it issued sends the intermediate
+// after its own, and a client that trusts ca.Pool needs it to verify.
+func (ca *CA) Intermediate(name string) (*CA, error) {
+	return newCA(name, ca)
+}
+
+// newCA makes a CA signed by parent, or self-signed when parent is nil.
+func newCA(name string, parent *CA) (*CA, error) {
+	cert, key, err := Sign(&x509.Certificate{
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
+	}, parent)
 	if err != nil {
 		return nil, err
 	}
@@ -54,12 +58,9 @@ func NewCA(name string) (*CA, error) {
 
 // Issue returns a server certificate signed by ca for hosts (DNS names or
 // IP addresses; the first is also the subject's common name), valid from
-// notBefore to notAfter, so that tests can make expired ones too.
+// notBefore to notAfter, so that tests can make expired ones too. The
+// result's Leaf is the parsed certificate.
 func (ca *CA) Issue(notBefore, notAfter time.Time, hosts ...string) (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2),
 		Subject:      pkix.Name{CommonName: hosts[0]},
@@ -75,11 +76,50 @@ func (ca *CA) Issue(notBefore, notAfter time.Time, hosts ...string) (tls.Certifi
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
+	cert, key, err := Sign(tmpl, ca)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}, nil
+}
+
+var serial atomic.Int64
+
+// Sign makes the certificate tmpl describes, for a new P-256 key, signed
+// by parent or, when parent is nil, self-signed; it returns the
+// certificate and its key. What tmpl leaves zero Sign fills in: a serial
+// number not used before in this process, and a validity from an hour
+// ago for a day. It is for the certificates Issue does not make: other
+// key usages, a common name without subject alternative names, leaves
+// that sign themselves. tmpl is not modified.
+func Sign(tmpl *x509.Certificate, parent *CA) (*x509.Certificate, crypto.Signer, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	t := *tmpl
+	if t.SerialNumber == nil {
+		t.SerialNumber = big.NewInt(1000 + serial.Add(1))
+	}
+	if t.NotBefore.IsZero() {
+		t.NotBefore = time.Now().Add(-time.Hour)
+	}
+	if t.NotAfter.IsZero() {
+		t.NotAfter = time.Now().Add(24 * time.Hour)
+	}
+	issuer, signer := &t, crypto.Signer(key)
+	if parent != nil {
+		issuer, signer = parent.Cert, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, &t, issuer, &key.PublicKey, signer)
+	if err != nil {
+		return nil, nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cert, key, nil
 }
 
 // Localhost is a CA and a server certificate it issued for localhost and

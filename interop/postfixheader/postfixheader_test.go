@@ -3,36 +3,24 @@
 package postfixheader
 
 import (
-	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-message/textproto"
 	"github.com/stretchr/testify/require"
 
 	"github.com/requiretls/go-requiretls/header"
 	"github.com/requiretls/go-requiretls/internal/hostile"
+	"github.com/requiretls/go-requiretls/interop/internal/postfixsrc"
 )
 
-// The Postfix release the harness is built from, as in the README next to it.
-const (
-	tarballName   = "postfix-3.11.6-src.tar.gz"
-	tarballSHA256 = "0409f07144b71d7bf809116b0c50d5a351cf0a2d15e3a45be9cd452ec900357e"
-	corpusSize    = 100_000
-)
+const corpusSize = 100_000
 
 // sources are the files of the tarball the harness compiles with.
 var sources = []string{"postfix/src/global/is_header.c", "postfix/src/global/is_header.h", "postfix/src/util/sys_defs.h"}
@@ -50,17 +38,7 @@ type postfixEnd struct {
 // go-message); for every one that header.SetRaw edits, Postfix finds the
 // inserted Require-TLS-ESMTP field in the header section, exactly once.
 func TestPostfixHeaderBoundary(t *testing.T) {
-	tarball := os.Getenv("REQUIRETLS_POSTFIX_SRC")
-	if tarball == "" {
-		root, err := filepath.Abs("../../..")
-		require.NoError(t, err)
-		tarball = filepath.Join(root, "shared", "peers", "postfix-3.11.6", tarballName)
-	}
-	if _, err := os.Stat(tarball); err != nil {
-		fmt.Printf("postfixheader: %s not found (set REQUIRETLS_POSTFIX_SRC): skipping the Postfix differential test\n", tarball)
-		t.Skip("Postfix source tarball not found")
-	}
-	harness := buildHarness(t, tarball)
+	harness := buildHarness(t, postfixsrc.Tarball(t, "postfixheader"))
 
 	corpus := append(fixedSections(), hostile.HeaderSections(corpusSize, 20261201)...)
 	type edit struct{ in, out int } // indices into corpus and outs
@@ -150,60 +128,19 @@ func fixedSections() [][]byte {
 func buildHarness(t *testing.T, tarball string) string {
 	t.Helper()
 	dir := t.TempDir()
-	f, err := os.Open(tarball)
-	require.NoError(t, err)
-	defer f.Close()
-	sum := sha256.New()
-	zr, err := gzip.NewReader(io.TeeReader(f, sum))
-	require.NoError(t, err)
-	want := map[string]bool{}
-	for _, s := range sources {
-		want[s] = true
-	}
-	tr := tar.NewReader(zr)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		require.NoError(t, err)
-		if want[hdr.Name] {
-			b, err := io.ReadAll(tr)
-			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(filepath.Join(dir, filepath.Base(hdr.Name)), b, 0o644))
-			delete(want, hdr.Name)
-		}
-	}
-	_, err = io.Copy(io.Discard, f) // the rest, for the checksum
-	require.NoError(t, err)
-	require.Empty(t, want, "files missing from %s", tarball)
-	require.Equal(t, tarballSHA256, hex.EncodeToString(sum.Sum(nil)), "sha256 of %s", tarball)
-
-	bin := filepath.Join(dir, "harness")
-	src, err := filepath.Abs("testdata/harness.c")
-	require.NoError(t, err)
-	start := time.Now()
-	cmd := exec.Command("gcc", "-O2", "-DLINUX6", "-I", dir, "-o", bin, src, filepath.Join(dir, "is_header.c"))
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "gcc: %s", out)
-	fmt.Printf("postfixheader: harness compiled with gcc in %v\n", time.Since(start).Round(time.Millisecond))
-	return bin
+	postfixsrc.Extract(t, tarball, dir, sources...)
+	return postfixsrc.Compile(t, "postfixheader", "-O2", "-DLINUX6", "-I", dir, filepath.Join(dir, "is_header.c"))
 }
 
 // runHarness feeds every input to the harness and parses its answers.
 func runHarness(t *testing.T, bin string, inputs [][]byte) []postfixEnd {
 	t.Helper()
-	cmd := exec.Command(bin)
 	var stdin bytes.Buffer
 	for _, b := range inputs {
 		stdin.WriteString(strconv.Itoa(len(b)) + "\n")
 		stdin.Write(b)
 	}
-	cmd.Stdin = &stdin
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	require.NoError(t, err, "harness: %s", stderr.String())
+	out := postfixsrc.Run(t, bin, &stdin)
 	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
 	require.Len(t, lines, len(inputs), "one answer per input")
 	ends := make([]postfixEnd, len(lines))
@@ -216,6 +153,7 @@ func runHarness(t *testing.T, bin string, inputs [][]byte) []postfixEnd {
 			require.NoError(t, err, "answer %q", l)
 			e.names = append(e.names, string(name))
 		}
+		var err error
 		e.kind = strings.TrimPrefix(fields[len(fields)-2], "=")
 		e.body, err = strconv.Atoi(fields[len(fields)-1])
 		require.NoError(t, err, "answer %q", l)

@@ -11,7 +11,6 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -23,15 +22,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/idna"
 
+	"github.com/requiretls/go-requiretls/interop/internal/postfixsrc"
 	"github.com/requiretls/go-requiretls/policy"
 )
 
-// The Postfix release, as in interop/run and the README next to the tarball.
-const (
-	tarballName   = "postfix-3.11.6-src.tar.gz"
-	tarballSHA256 = "0409f07144b71d7bf809116b0c50d5a351cf0a2d15e3a45be9cd452ec900357e"
-	generated     = 5000
-)
+const generated = 5000
 
 // pcase is one policy string with the parameters it may refer to, the
 // files its tables may name, and its next-hop queries.
@@ -211,17 +206,8 @@ func withNormalForms(qs []string) []string {
 
 // postfixTree finds the tarball and the tree interop/run built from it.
 func postfixTree(t *testing.T) string {
-	tarball := os.Getenv("REQUIRETLS_POSTFIX_SRC")
-	if tarball == "" {
-		root, err := filepath.Abs("../../..")
-		require.NoError(t, err)
-		tarball = filepath.Join(root, "shared", "peers", "postfix-3.11.6", tarballName)
-	}
-	if _, err := os.Stat(tarball); err != nil {
-		fmt.Printf("postfixpolicy: %s not found (set REQUIRETLS_POSTFIX_SRC): skipping the Postfix policy differential test\n", tarball)
-		t.Skip("Postfix source tarball not found")
-	}
-	root := "/var/tmp/go-requiretls-postfix-3.11.6-" + tarballSHA256[:12]
+	tarball := postfixsrc.Tarball(t, "postfixpolicy")
+	root := "/var/tmp/go-requiretls-postfix-3.11.6-" + postfixsrc.TarballSHA256[:12]
 	if sbin := os.Getenv("INTEROP_POSTFIX_SBIN"); sbin != "" {
 		root = filepath.Dir(sbin)
 	}
@@ -239,18 +225,10 @@ func buildHarness(t *testing.T) string {
 	tree := postfixTree(t)
 	_, err := os.Stat("/usr/include/pcre2.h")
 	require.NoError(t, err, "PCRE2 headers missing: apt-get install libpcre2-dev")
-	bin := filepath.Join(t.TempDir(), "harness")
-	src, err := filepath.Abs("testdata/harness.c")
-	require.NoError(t, err)
-	start := time.Now()
-	args := []string{"-O1", "-w", "-DLINUX6", "-DHAS_PCRE=2", "-I", tree + "/include", "-I", tree + "/src/smtp", "-o", bin, src,
-		tree + "/src/smtp/smtp_reqtls_policy.c", tree + "/src/util/dict_open.c", tree + "/src/util/dict_pcre.c",
-		tree + "/lib/libglobal.a", tree + "/lib/libutil.a",
-		"-lpcre2-8", "-lssl", "-lcrypto", "-ldb", "-lnsl", "-lresolv", "-ldl", "-licui18n", "-licuuc", "-licudata"}
-	out, err := exec.Command("gcc", args...).CombinedOutput()
-	require.NoError(t, err, "gcc: %s", out)
-	fmt.Printf("postfixpolicy: harness compiled with gcc against %s in %v\n", tree, time.Since(start).Round(time.Millisecond))
-	return bin
+	return postfixsrc.Compile(t, "postfixpolicy", "-O1", "-w", "-DLINUX6", "-DHAS_PCRE=2", "-I", tree+"/include", "-I", tree+"/src/smtp",
+		tree+"/src/smtp/smtp_reqtls_policy.c", tree+"/src/util/dict_open.c", tree+"/src/util/dict_pcre.c",
+		tree+"/lib/libglobal.a", tree+"/lib/libutil.a",
+		"-lpcre2-8", "-lssl", "-lcrypto", "-ldb", "-lnsl", "-lresolv", "-ldl", "-licui18n", "-licuuc", "-licudata")
 }
 
 func hexOf(s string) string { return hex.EncodeToString([]byte(s)) }
@@ -277,12 +255,7 @@ func runHarness(t *testing.T, bin, dir string, cases []pcase) []verdict {
 		}
 		in.WriteString("E\n")
 	}
-	cmd := exec.Command(bin)
-	cmd.Stdin = &in
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	require.NoError(t, err, "harness: %s", stderr.String())
+	out := postfixsrc.Run(t, bin, &in)
 	var vs []verdict
 	v := verdict{}
 	sc := bufio.NewScanner(bytes.NewReader(out))

@@ -2,32 +2,28 @@ package dane_test
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"math/big"
 	"net"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/requiretls/go-requiretls/internal/testpki"
 	"github.com/requiretls/go-requiretls/policy/dane"
 )
 
-// node is a certificate and its private key.
+// node is a certificate and its private key, or for a CA the CA itself
+// (whose key testpki keeps).
 type node struct {
 	cert *x509.Certificate
 	key  crypto.Signer
+	ca   *testpki.CA
 }
-
-var serial atomic.Int64
 
 // certSpec describes a certificate to make. The zero validity is "from an
 // hour ago for a day".
@@ -44,41 +40,33 @@ type certSpec struct {
 // issue makes a certificate signed by parent (self-signed when nil).
 func issue(t testing.TB, s certSpec, parent *node) *node {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	if s.notBefore.IsZero() {
-		s.notBefore = time.Now().Add(-time.Hour)
+	var signer *testpki.CA
+	if parent != nil {
+		signer = parent.ca
 	}
-	if s.notAfter.IsZero() {
-		s.notAfter = time.Now().Add(24 * time.Hour)
+	if s.ca {
+		ca, err := testpki.NewCA(s.cn)
+		if signer != nil {
+			ca, err = signer.Intermediate(s.cn)
+		}
+		require.NoError(t, err)
+		return &node{cert: ca.Cert, ca: ca}
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial.Add(1)),
-		Subject:      pkix.Name{CommonName: s.cn},
-		NotBefore:    s.notBefore,
-		NotAfter:     s.notAfter,
-		DNSNames:     s.dns,
+		Subject:     pkix.Name{CommonName: s.cn},
+		NotBefore:   s.notBefore,
+		NotAfter:    s.notAfter,
+		DNSNames:    s.dns,
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: s.eku,
+	}
+	if s.eku == nil {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	}
 	for _, ip := range s.ips {
 		tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(ip))
 	}
-	if s.ca {
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		tmpl.KeyUsage = x509.KeyUsageCertSign
-	} else {
-		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-		tmpl.ExtKeyUsage = s.eku
-		if s.eku == nil {
-			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		}
-	}
-	issuer, signer := tmpl, crypto.Signer(key)
-	if parent != nil {
-		issuer, signer = parent.cert, parent.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, &key.PublicKey, signer)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
+	cert, key, err := testpki.Sign(tmpl, signer)
 	require.NoError(t, err)
 	return &node{cert: cert, key: key}
 }
