@@ -110,6 +110,11 @@ func NewServer(be smtp.Backend, opts *ServerOptions) *smtp.Server {
 // Every other call reaches be's session unchanged, including AUTH and LMTP
 // data.
 //
+// As go-smtp's Session.Data asks, the wrapped session's Data (or LMTPData)
+// must consume its reader before it returns, and not keep it: the glue
+// reuses the reader's buffer for a later message, and a read after Data
+// has returned fails.
+//
 // The wrapped session is never called from two goroutines at once, except
 // for Logout, which go-smtp may call from Server.Close. go-smtp runs the
 // Data of a BDAT (CHUNKING) transaction on a goroutine of its own and may
@@ -159,6 +164,7 @@ type session struct {
 	// before it closes the connection that a DATA still reads.
 	mu  sync.Mutex
 	txn transaction
+	msg messageReader // what inner's Data reads; see scanTag
 }
 
 // transaction is what the glue knows of the current mail transaction. It
@@ -210,6 +216,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 func (s *session) Data(r io.Reader) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.msg.release()
 	r, err := s.prepare(r)
 	if err != nil {
 		return err
@@ -331,6 +338,7 @@ type lmtpSession struct{ *session }
 func (s lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.msg.release()
 	r, err := s.prepare(r)
 	if err != nil {
 		return err

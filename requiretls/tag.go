@@ -1,9 +1,11 @@
 package requiretls
 
 import (
-	"bytes"
 	"errors"
 	"io"
+	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/requiretls/go-requiretls/header"
 	"github.com/requiretls/go-requiretls/policy"
@@ -33,7 +35,9 @@ type Tagger interface {
 // Require-TLS-ESMTP field. A header section that cannot be read to its end
 // or edited safely gives the error to answer, and no tag.
 func (s *session) scanTag(r io.Reader) (policy.Tag, io.Reader, error) {
-	head, facts, err := header.ReadHead(r)
+	buf := headBufs.Get().(*[]byte)
+	s.msg = messageReader{buf: buf}
+	head, facts, err := header.ReadHeadBuf(r, *buf)
 	if err != nil {
 		return policy.Default, nil, headerError(err)
 	}
@@ -50,7 +54,56 @@ func (s *session) scanTag(r io.Reader) (policy.Tag, io.Reader, error) {
 	if err != nil {
 		return policy.Default, nil, headerError(err)
 	}
-	return tag, io.MultiReader(bytes.NewReader(head), r), nil
+	s.msg.head, s.msg.rest = head, r
+	return tag, &s.msg, nil
+}
+
+// headBufs holds the buffers scanTag reads header sections into, so that
+// a message whose header section ends in its first 4 KiB costs no
+// allocation for it (header.ReadHeadBuf allocates past that, as
+// header.ReadHead does).
+var headBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 4<<10)
+	return &b
+}}
+
+// messageReader is the reader the wrapped session's Data gets: the header
+// bytes scanTag read (and edited), then the rest of the message. It is a
+// field of the session and its buffer comes from headBufs, so that the
+// glue costs no allocation per message.
+//
+// The buffer is given back by release, which Data and LMTPData call once
+// the wrapped session's Data has returned: go-smtp's own contract is that
+// a session consumes the reader before Data returns, and a wrapped session
+// must not keep it past that either, since the next message reuses the
+// buffer. A Read after release fails with errReaderReleased instead of
+// reading another message's bytes.
+type messageReader struct {
+	head []byte    // the header bytes not yet read
+	rest io.Reader // the rest of the message: go-smtp's reader
+	buf  *[]byte   // from headBufs; head may share its storage
+}
+
+var errReaderReleased = errors.New("requiretls: message read after Data returned")
+
+func (m *messageReader) Read(p []byte) (int, error) {
+	if len(m.head) > 0 {
+		n := copy(p, m.head)
+		m.head = m.head[n:]
+		return n, nil
+	}
+	if m.rest == nil {
+		return 0, errReaderReleased
+	}
+	return m.rest.Read(p)
+}
+
+// release gives the buffer back to headBufs and forgets the message.
+func (m *messageReader) release() {
+	if m.buf != nil {
+		headBufs.Put(m.buf)
+	}
+	*m = messageReader{}
 }
 
 // headerError is the reply to a message whose header section
@@ -68,7 +121,47 @@ func headerError(err error) error {
 	return err
 }
 
-// mentions reports whether b contains name, ignoring ASCII case.
+// mentions reports whether b contains name, an ASCII string, ignoring case
+// as bytes.ToLower does: b is read as UTF-8 (an invalid byte is U+FFFD),
+// and each character that unicode.ToLower maps to name's next character
+// matches it, "İ" (U+0130) an "i" included. It reads b in place.
 func mentions(b []byte, name string) bool {
-	return bytes.Contains(bytes.ToLower(b), bytes.ToLower([]byte(name)))
+	first := asciiLower(name[0])
+	for i := range b {
+		// A match starts at a character: an ASCII byte, or the first byte
+		// of a character that could lower to ASCII. Other bytes of a
+		// multi-byte character never lower to first.
+		if c := b[i]; asciiLower(c) == first || c >= utf8.RuneSelf {
+			if lowersTo(b[i:], name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// lowersTo reports whether the characters at the start of b lower to
+// those of name, one for one.
+func lowersTo(b []byte, name string) bool {
+	for k := 0; k < len(name); k++ {
+		if len(b) == 0 {
+			return false
+		}
+		r, n := rune(b[0]), 1
+		if r >= utf8.RuneSelf {
+			r, n = utf8.DecodeRune(b)
+		}
+		if unicode.ToLower(r) != rune(asciiLower(name[k])) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
+func asciiLower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
