@@ -710,11 +710,14 @@ func firstDuplicate(ps []Param) int {
 // keywords that collide in firstDuplicateHashed's table.
 var keywordSeed = maphash.MakeSeed()
 
-// firstDuplicateHashed is firstDuplicate with an open-addressing set of
-// at least twice maxParams slots, on the stack.
+// firstDuplicateHashed is firstDuplicate with an open-addressing set on
+// the stack. It has more slots than maxParams, so probing always ends, and
+// about three times as many as the distinct keywords a line can hold (36
+// of one character, the rest of two or more), so probes stay short.
 func firstDuplicateHashed(ps []Param) int {
 	var set [1024]uint16 // 1 + the index in ps of the keyword in each slot; 0 for none
 	const mask = len(set) - 1
+	const _ = uint(len(set) - maxParams - 1) // a compile error if set is too small
 	for i := range ps {
 		h := int(maphash.String(keywordSeed, ps[i].Keyword)) & mask
 		for set[h] != 0 {

@@ -34,6 +34,10 @@ type Tagger interface {
 // from an untrusted source, or one that is not Required, loses every
 // Require-TLS-ESMTP field. A header section that cannot be read to its end
 // or edited safely gives the error to answer, and no tag.
+//
+// The reader is s.msg, over a buffer from headBufs: the caller, holding
+// s.mu, calls s.msg.release once the wrapped session's Data has returned,
+// whether scanTag succeeded or not.
 func (s *session) scanTag(r io.Reader) (policy.Tag, io.Reader, error) {
 	buf := headBufs.Get().(*[]byte)
 	s.msg = messageReader{buf: buf}
