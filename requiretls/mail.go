@@ -198,8 +198,10 @@ func (p *mailParser) parse() (*Mail, error) {
 	// The parameters are checked in one pass that stops at the first bad
 	// one, then copied into the result, and then checked for repeats, so
 	// that a repeat before a bad parameter is the error reported, as it
-	// comes first in the line.
+	// comes first in the line. The first few are kept on the stack on the
+	// way; more are split again from the line once they are counted.
 	paramsStart, paramsEnd := p.pos, p.pos
+	var first [smallParams]Param
 	var seen uint8 // a bit for each known keyword present, see knownBit
 	var perr error
 	n := 0
@@ -209,10 +211,13 @@ func (p *mailParser) parse() (*Mail, error) {
 			break
 		}
 		p.pos++
-		k, err := p.param(s)
+		prm, k, err := p.param(s)
 		if err != nil {
 			perr = err
 			break
+		}
+		if n < len(first) {
+			first[n] = prm
 		}
 		seen |= knownBit(k)
 		n++
@@ -221,7 +226,11 @@ func (p *mailParser) parse() (*Mail, error) {
 	m := newMail(n)
 	m.From = from
 	params := s[paramsStart:paramsEnd]
-	fillParams(m.Params, params)
+	if n <= len(first) {
+		copy(m.Params, first[:n])
+	} else {
+		fillParams(m.Params, params)
+	}
 	if i := firstDuplicate(m.Params); i >= 0 {
 		p.pos = paramsStart + paramOffset(params, i)
 		return nil, p.fail(ErrDuplicate, strconv.Quote(m.Params[i].Keyword))
@@ -352,14 +361,16 @@ func (p *mailParser) dotString(s string, class uint8) error {
 	for {
 		start := p.pos
 		for p.pos < len(s) {
-			if c := s[p.pos]; charClass[c]&class != 0 {
-				p.pos++
-			} else if c >= utf8.RuneSelf {
-				if err := p.utf8Char(s); err != nil {
-					return err
-				}
-			} else {
+			i := p.pos
+			for i < len(s) && charClass[s[i]]&class != 0 {
+				i++
+			}
+			p.pos = i
+			if i == len(s) || s[i] < utf8.RuneSelf {
 				break
+			}
+			if err := p.utf8Char(s); err != nil {
+				return err
 			}
 		}
 		if p.pos == start {
@@ -451,8 +462,8 @@ func isAlnum(c byte) bool {
 }
 
 // param parses esmtp-param = esmtp-keyword ["=" esmtp-value] at p.pos and
-// returns which known keyword it is (kwUnknown for any other).
-func (p *mailParser) param(s string) (int, error) {
+// returns it and which known keyword it is (kwUnknown for any other).
+func (p *mailParser) param(s string) (Param, int, error) {
 	start := p.pos
 	i := start
 	for i < len(s) && charClass[s[i]]&classLdh != 0 {
@@ -462,7 +473,7 @@ func (p *mailParser) param(s string) (int, error) {
 	kw := s[start:i]
 	if kw == "" || kw[0] == '-' {
 		p.pos = start
-		return 0, p.fail(ErrParam, "bad esmtp-keyword")
+		return Param{}, 0, p.fail(ErrParam, "bad esmtp-keyword")
 	}
 	var value string
 	hasValue := false
@@ -472,27 +483,27 @@ func (p *mailParser) param(s string) (int, error) {
 		for i < len(s) && s[i] != ' ' {
 			if charClass[s[i]]&classValue == 0 {
 				p.pos = i
-				return 0, p.fail(ErrParam, "bad character in esmtp-value")
+				return Param{}, 0, p.fail(ErrParam, "bad character in esmtp-value")
 			}
 			i++
 		}
 		p.pos = i
 		if i == vstart {
-			return 0, p.fail(ErrParam, "empty esmtp-value")
+			return Param{}, 0, p.fail(ErrParam, "empty esmtp-value")
 		}
 		value, hasValue = s[vstart:i], true
 	} else if i < len(s) && s[i] != ' ' {
-		return 0, p.fail(ErrParam, "bad character in esmtp-keyword")
+		return Param{}, 0, p.fail(ErrParam, "bad character in esmtp-keyword")
 	}
 	k := knownKeyword(kw)
 	if detail := checkKnown(k, value, hasValue); detail != "" {
 		p.pos = start
 		if k == kwRequireTLS {
-			return 0, p.fail(ErrValue, detail)
+			return Param{}, 0, p.fail(ErrValue, detail)
 		}
-		return 0, p.fail(ErrParam, detail)
+		return Param{}, 0, p.fail(ErrParam, detail)
 	}
-	return k, nil
+	return Param{Keyword: upperKeyword(kw, k), Value: value, HasValue: hasValue}, k, nil
 }
 
 // The keywords whose values ParseMail checks, as indexes of knownKeywords.
@@ -560,7 +571,7 @@ func checkKnown(k int, v string, hasValue bool) string {
 		}
 		return ""
 	case kwSIZE: // RFC 1870 Section 6: 1*20DIGIT
-		if len(v) > 20 || strings.Trim(v, "0123456789") != "" {
+		if len(v) > 20 || !allDigits(v) {
 			return "SIZE needs 1 to 20 digits"
 		}
 	case kwBODY: // RFC 6152, RFC 3030
@@ -580,6 +591,15 @@ func checkKnown(k int, v string, hasValue bool) string {
 		return name + " needs a value"
 	}
 	return ""
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // isXtext reports whether s is xtext (RFC 3461 Section 4): printable ASCII
@@ -648,7 +668,7 @@ func newMail(n int) *Mail {
 }
 
 // fillParams sets ps from params, the parameters param has checked, each
-// after its single space.
+// after its single space, as param returned them.
 func fillParams(ps []Param, params string) {
 	for i := range ps {
 		params = params[1:]
@@ -657,19 +677,19 @@ func fillParams(ps []Param, params string) {
 			end = len(params)
 		}
 		kw, v, hasValue := strings.Cut(params[:end], "=")
-		ps[i] = Param{Keyword: upperKeyword(kw), Value: v, HasValue: hasValue}
+		ps[i] = Param{Keyword: upperKeyword(kw, knownKeyword(kw)), Value: v, HasValue: hasValue}
 		params = params[end:]
 	}
 }
 
-// upperKeyword returns kw in upper case, without allocating for a keyword
-// already in upper case or a known one.
-func upperKeyword(kw string) string {
+// upperKeyword returns kw, the known keyword k, in upper case, without
+// allocating for a known keyword or one already in upper case.
+func upperKeyword(kw string, k int) string {
+	if k != kwUnknown {
+		return knownKeywords[k].name
+	}
 	for i := 0; i < len(kw); i++ {
 		if 'a' <= kw[i] && kw[i] <= 'z' {
-			if k := knownKeyword(kw); k != kwUnknown {
-				return knownKeywords[k].name
-			}
 			return strings.ToUpper(kw)
 		}
 	}
