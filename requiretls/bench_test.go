@@ -1,6 +1,7 @@
 package requiretls
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -230,4 +231,46 @@ func BenchmarkParseMailRatio(b *testing.B) {
 			}), "ratio")
 		})
 	}
+}
+
+// BenchmarkGlueData measures the server glue's own cost per message: the
+// wrapped session's Data with the default options ("wrapped") against the
+// inner session's Data alone ("unwrapped") on the same 1.5 KB message in
+// memory, so without go-smtp, TLS or the network that the load test
+// (loadtest.BenchmarkLoad) adds to both; "ratio" is the same pair in
+// alternating rounds (see medianRatio).
+func BenchmarkGlueData(b *testing.B) {
+	msg := glueMessage(true)
+	inner := &discardSession{}
+	s := &session{inner: inner, opts: &ServerOptions{}}
+	r := bytes.NewReader(msg)
+	wrapped := func() {
+		r.Reset(msg)
+		if err := s.Data(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	unwrapped := func() {
+		r.Reset(msg)
+		if err := inner.Data(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("wrapped", func(b *testing.B) {
+		b.SetBytes(int64(len(msg)))
+		b.ReportAllocs()
+		for b.Loop() {
+			wrapped()
+		}
+	})
+	b.Run("unwrapped", func(b *testing.B) {
+		b.SetBytes(int64(len(msg)))
+		b.ReportAllocs()
+		for b.Loop() {
+			unwrapped()
+		}
+	})
+	b.Run("ratio", func(b *testing.B) {
+		b.ReportMetric(medianRatio(b, wrapped, unwrapped), "ratio")
+	})
 }

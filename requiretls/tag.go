@@ -1,6 +1,7 @@
 package requiretls
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"sync"
@@ -125,23 +126,43 @@ func headerError(err error) error {
 	return err
 }
 
-// mentions reports whether b contains name, an ASCII string, ignoring case
-// as bytes.ToLower does: b is read as UTF-8 (an invalid byte is U+FFFD),
-// and each character that unicode.ToLower maps to name's next character
-// matches it, "İ" (U+0130) an "i" included. It reads b in place.
+// mentions reports whether b contains name, ignoring case as bytes.ToLower
+// does: b is read as UTF-8 (an invalid byte is U+FFFD), and each character
+// that unicode.ToLower maps to name's next character matches it, "İ"
+// (U+0130) an "i" included. It reads b in place. name is ASCII and does
+// not start with "i" or "k", the two letters non-ASCII characters lower to
+// (U+0130 and U+212A), so a match starts at an ASCII byte: name's first
+// letter in either case.
 func mentions(b []byte, name string) bool {
-	first := asciiLower(name[0])
-	for i := range b {
-		// A match starts at a character: an ASCII byte, or the first byte
-		// of a character that could lower to ASCII. Other bytes of a
-		// multi-byte character never lower to first.
-		if c := b[i]; asciiLower(c) == first || c >= utf8.RuneSelf {
-			if lowersTo(b[i:], name) {
-				return true
-			}
+	lo, up := asciiLower(name[0]), name[0]&^('a'-'A')
+	if up < 'A' || up > 'Z' {
+		up = lo
+	}
+	nextLo, nextUp := indexFrom(b, lo, 0), indexFrom(b, up, 0)
+	for {
+		i := min(nextLo, nextUp)
+		if i == len(b) {
+			return false
+		}
+		if lowersTo(b[i:], name) {
+			return true
+		}
+		if i == nextLo {
+			nextLo = indexFrom(b, lo, i+1)
+		}
+		if i == nextUp {
+			nextUp = indexFrom(b, up, i+1)
 		}
 	}
-	return false
+}
+
+// indexFrom returns the index of the first c in b at or after from, or
+// len(b).
+func indexFrom(b []byte, c byte, from int) int {
+	if i := bytes.IndexByte(b[from:], c); i >= 0 {
+		return from + i
+	}
+	return len(b)
 }
 
 // lowersTo reports whether the characters at the start of b lower to
