@@ -79,7 +79,13 @@ func TestGlueDataAllocatesNothing(t *testing.T) {
 					t.Fatal(err)
 				}
 			})
-			assert.Zero(t, allocs)
+			// Under the race detector, sync.Pool drops a quarter of what it
+			// is given back, and each miss allocates a buffer.
+			limit := 0.0
+			if hostile.Race {
+				limit = 1
+			}
+			assert.LessOrEqual(t, allocs, limit)
 			assert.Equal(t, int64(len(msg)), inner.n)
 			assert.Equal(t, tc.want, inner.tag)
 		})
