@@ -262,7 +262,26 @@ func ScanReader(r io.Reader) (Facts, io.Reader, error) {
 // error from r other than io.EOF is returned too, and the Facts then never
 // relax TLS.
 func ReadHead(r io.Reader) (head []byte, f Facts, err error) {
-	buf := make([]byte, 0, 4<<10)
+	return ReadHeadBuf(r, nil)
+}
+
+// readHeadStep is the first read of ReadHead.
+const readHeadStep = 4 << 10
+
+// ReadHeadBuf is [ReadHead] reading into buf's storage (its contents are
+// ignored) for as long as its capacity holds what has been read, so that a
+// server can reuse buffers, from a sync.Pool say, instead of allocating one
+// per message. It reads in the same steps as ReadHead and so returns the
+// same head, Facts and error; past cap(buf) it allocates as ReadHead does.
+// With a cap(buf) of 4 KiB or more, a message whose header section ends
+// in its first 4 KiB costs no allocation. head may share buf's storage:
+// the caller must not reuse buf while head, or a reader of it, is in use.
+func ReadHeadBuf(r io.Reader, buf []byte) (head []byte, f Facts, err error) {
+	store, step := buf[:0], readHeadStep
+	if cap(store) < step {
+		store = make([]byte, 0, step)
+	}
+	buf = store[:0:step]
 	for {
 		n, rerr := io.ReadFull(r, buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -276,8 +295,11 @@ func ReadHead(r io.Reader) (head []byte, f Facts, err error) {
 			f.TLSRequiredNo = false // unread fields might be malformed (E3)
 			return buf, f, rerr
 		}
-		next := make([]byte, len(buf), min(2*cap(buf), MaxHeaderBytes+1))
-		copy(next, buf)
-		buf = next
+		step = min(2*step, MaxHeaderBytes+1)
+		if cap(store) < step {
+			store = make([]byte, len(buf), step)
+			copy(store, buf)
+		}
+		buf = store[:len(buf):step]
 	}
 }

@@ -2,6 +2,7 @@ package requiretls
 
 import (
 	"errors"
+	"hash/maphash"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -135,14 +136,6 @@ func (m *Mail) String() string {
 // CRLF included.
 const BaseLineLimit = 512
 
-// lineIncrements are the octets by which an extension's parameter raises the
-// limit on the MAIL command line.
-var lineIncrements = map[string]int{
-	Keyword: LineIncrement, // RFC 8689 Section 2 item 9
-	"SIZE":  26,            // RFC 1870 Section 6
-	"AUTH":  500,           // RFC 4954 Section 5
-}
-
 // maxLineLimit is the longest line any combination of parameters allows;
 // longer input is refused before it is parsed.
 const maxLineLimit = BaseLineLimit + LineIncrement + 26 + 500
@@ -165,6 +158,11 @@ const maxLineLimit = BaseLineLimit + LineIncrement + 26 + 500
 //     REQUIRETLS (11), SIZE (26) and AUTH (500) when present.
 //
 // Errors are *ParseError values wrapping one of the package sentinels.
+//
+// The time ParseMail takes is linear in the length of the line, and a
+// successful parse makes one allocation, for the Mail and its Params
+// together; only an unknown keyword sent with lower-case letters costs one
+// more, for its upper-case copy.
 func ParseMail(line string) (*Mail, error) {
 	p := mailParser{in: line}
 	return p.parse()
@@ -185,7 +183,7 @@ func (p *mailParser) parse() (*Mail, error) {
 		p.pos = maxLineLimit - len("\r\n")
 		return nil, p.fail(ErrTooLong, strconv.Itoa(len(s)+2)+" octets")
 	}
-	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+	if i := indexCRLF(s); i >= 0 {
 		p.pos = i
 		return nil, p.fail(ErrSyntax, "bare CR or LF")
 	}
@@ -193,41 +191,77 @@ func (p *mailParser) parse() (*Mail, error) {
 		return nil, p.fail(ErrSyntax, `not a "MAIL FROM:" command`)
 	}
 	p.pos = len("MAIL FROM:")
-	m := &Mail{}
 	from, err := p.reversePath(s)
 	if err != nil {
 		return nil, err
 	}
-	m.From = from
+	// The parameters are checked in one pass that stops at the first bad
+	// one, then copied into the result, and then checked for repeats, so
+	// that a repeat before a bad parameter is the error reported, as it
+	// comes first in the line. The first few are kept on the stack on the
+	// way; more are split again from the line once they are counted.
+	paramsStart, paramsEnd := p.pos, p.pos
+	var first [smallParams]Param
+	var seen uint8 // a bit for each known keyword present, see knownBit
+	var perr error
+	n := 0
 	for p.pos < len(s) {
 		if s[p.pos] != ' ' {
-			return nil, p.fail(ErrSyntax, "expected a space before a parameter")
+			perr = p.fail(ErrSyntax, "expected a space before a parameter")
+			break
 		}
 		p.pos++
-		start := p.pos
-		prm, err := p.param(s)
+		prm, k, err := p.param(s)
 		if err != nil {
-			return nil, err
+			perr = err
+			break
 		}
-		if m.Param(prm.Keyword) != nil {
-			p.pos = start
-			return nil, p.fail(ErrDuplicate, strconv.Quote(prm.Keyword))
+		if n < len(first) {
+			first[n] = prm
 		}
-		m.Params = append(m.Params, prm)
+		seen |= knownBit(k)
+		n++
+		paramsEnd = p.pos
 	}
-	if utf8Path(m.From) && m.Param("SMTPUTF8") == nil {
+	m := newMail(n)
+	m.From = from
+	params := s[paramsStart:paramsEnd]
+	if n <= len(first) {
+		copy(m.Params, first[:n])
+	} else {
+		fillParams(m.Params, params)
+	}
+	if i := firstDuplicate(m.Params); i >= 0 {
+		p.pos = paramsStart + paramOffset(params, i)
+		return nil, p.fail(ErrDuplicate, strconv.Quote(m.Params[i].Keyword))
+	}
+	if perr != nil {
+		return nil, perr
+	}
+	if seen&knownBit(kwSMTPUTF8) == 0 && utf8Path(m.From) {
 		p.pos = len("MAIL FROM:")
 		return nil, p.fail(ErrSyntax, "UTF-8 in the reverse path without SMTPUTF8")
 	}
 	limit := BaseLineLimit
-	for _, prm := range m.Params {
-		limit += lineIncrements[prm.Keyword]
+	for k := kwRequireTLS; k <= kwAUTH; k++ {
+		if seen&knownBit(k) != 0 {
+			limit += knownKeywords[k].increment
+		}
 	}
 	if n := len(s) + len("\r\n"); n > limit {
 		p.pos = limit - len("\r\n")
 		return nil, p.fail(ErrTooLong, strconv.Itoa(n)+" octets, limit "+strconv.Itoa(limit))
 	}
 	return m, nil
+}
+
+// indexCRLF returns the index of the first CR or LF in s, or -1.
+func indexCRLF(s string) int {
+	i, j := strings.IndexByte(s, '\r'), strings.IndexByte(s, '\n')
+	if i < 0 || j >= 0 && j < i {
+		return j
+	}
+	return i
 }
 
 func utf8Path(s string) bool {
@@ -318,21 +352,25 @@ func (p *mailParser) localPart(s string) error {
 		}
 		return p.fail(ErrSyntax, "unterminated quoted local part")
 	}
-	return p.dotString(s, isAtext)
+	return p.dotString(s, classAtext)
 }
 
-func (p *mailParser) dotString(s string, ok func(byte) bool) error {
+// dotString parses atoms of the characters of class (and UTF-8) separated
+// by single dots.
+func (p *mailParser) dotString(s string, class uint8) error {
 	for {
 		start := p.pos
 		for p.pos < len(s) {
-			if c := s[p.pos]; ok(c) {
-				p.pos++
-			} else if c >= utf8.RuneSelf {
-				if err := p.utf8Char(s); err != nil {
-					return err
-				}
-			} else {
+			i := p.pos
+			for i < len(s) && charClass[s[i]]&class != 0 {
+				i++
+			}
+			p.pos = i
+			if i == len(s) || s[i] < utf8.RuneSelf {
 				break
+			}
+			if err := p.utf8Char(s); err != nil {
+				return err
 			}
 		}
 		if p.pos == start {
@@ -358,14 +396,20 @@ func (p *mailParser) utf8Char(s string) error {
 // [Ldh-str], U-labels allowed (RFC 6531 Section 3.3).
 func (p *mailParser) domain(s string) error {
 	start := p.pos
-	if err := p.dotString(s, isLdh); err != nil {
+	if err := p.dotString(s, classLdh); err != nil {
 		return err
 	}
-	for label := range strings.SplitSeq(s[start:p.pos], ".") {
-		if label[0] == '-' || label[len(label)-1] == '-' {
+	d := s[start:p.pos]
+	for i := strings.IndexByte(d, '-'); i >= 0; {
+		if i == 0 || d[i-1] == '.' || i == len(d)-1 || d[i+1] == '.' {
 			p.pos = start
 			return p.fail(ErrSyntax, "domain label starts or ends with a hyphen")
 		}
+		j := strings.IndexByte(d[i+1:], '-')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
 	}
 	return nil
 }
@@ -376,7 +420,7 @@ func (p *mailParser) addressLiteral(s string) error {
 	p.pos++ // '['
 	start := p.pos
 	for p.pos < len(s) && s[p.pos] != ']' {
-		if c := s[p.pos]; c < 33 || c > 126 || c == '[' || c == '\\' {
+		if charClass[s[p.pos]]&classDcontent == 0 {
 			return p.fail(ErrSyntax, "bad character in address literal")
 		}
 		p.pos++
@@ -388,91 +432,174 @@ func (p *mailParser) addressLiteral(s string) error {
 	return nil
 }
 
-func isAtext(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
-}
+// Character classes of the MAIL grammar, as bits of charClass.
+const (
+	classAtext    = 1 << iota // atext, RFC 5321 Section 4.1.2
+	classLdh                  // letter, digit or "-"
+	classValue                // esmtp-value: %d33-60 / %d62-126 (RFC 5321 Section 4.1.2)
+	classDcontent             // dcontent: %d33-90 / %d94-126 (RFC 5321 Section 4.1.3)
+)
 
-func isLdh(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-'
-}
-
-// param parses esmtp-param = esmtp-keyword ["=" esmtp-value] at p.pos.
-func (p *mailParser) param(s string) (Param, error) {
-	start := p.pos
-	for p.pos < len(s) && (isLdh(s[p.pos])) {
-		p.pos++
+var charClass = func() (t [256]uint8) {
+	for c := 33; c <= 126; c++ {
+		t[c] |= classValue | classDcontent
+		if isAlnum(byte(c)) || strings.IndexByte("!#$%&'*+-/=?^_`{|}~", byte(c)) >= 0 {
+			t[c] |= classAtext
+		}
+		if isAlnum(byte(c)) || c == '-' {
+			t[c] |= classLdh
+		}
 	}
-	kw := s[start:p.pos]
+	t['='] &^= classValue
+	t['['] &^= classDcontent
+	t['\\'] &^= classDcontent
+	t[']'] &^= classDcontent
+	return t
+}()
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// param parses esmtp-param = esmtp-keyword ["=" esmtp-value] at p.pos and
+// returns it and which known keyword it is (kwUnknown for any other).
+func (p *mailParser) param(s string) (Param, int, error) {
+	start := p.pos
+	i := start
+	for i < len(s) && charClass[s[i]]&classLdh != 0 {
+		i++
+	}
+	p.pos = i
+	kw := s[start:i]
 	if kw == "" || kw[0] == '-' {
 		p.pos = start
-		return Param{}, p.fail(ErrParam, "bad esmtp-keyword")
+		return Param{}, 0, p.fail(ErrParam, "bad esmtp-keyword")
 	}
-	prm := Param{Keyword: strings.ToUpper(kw)}
-	if p.pos < len(s) && s[p.pos] == '=' {
-		p.pos++
-		vstart := p.pos
-		for p.pos < len(s) && s[p.pos] != ' ' {
-			if c := s[p.pos]; c < 33 || c > 126 || c == '=' {
-				return Param{}, p.fail(ErrParam, "bad character in esmtp-value")
+	var value string
+	hasValue := false
+	if i < len(s) && s[i] == '=' {
+		i++
+		vstart := i
+		for i < len(s) && s[i] != ' ' {
+			if charClass[s[i]]&classValue == 0 {
+				p.pos = i
+				return Param{}, 0, p.fail(ErrParam, "bad character in esmtp-value")
 			}
-			p.pos++
+			i++
 		}
-		if p.pos == vstart {
-			return Param{}, p.fail(ErrParam, "empty esmtp-value")
+		p.pos = i
+		if i == vstart {
+			return Param{}, 0, p.fail(ErrParam, "empty esmtp-value")
 		}
-		prm.Value, prm.HasValue = s[vstart:p.pos], true
-	} else if p.pos < len(s) && s[p.pos] != ' ' {
-		return Param{}, p.fail(ErrParam, "bad character in esmtp-keyword")
+		value, hasValue = s[vstart:i], true
+	} else if i < len(s) && s[i] != ' ' {
+		return Param{}, 0, p.fail(ErrParam, "bad character in esmtp-keyword")
 	}
-	if detail := checkKnown(prm); detail != "" {
+	k := knownKeyword(kw)
+	if detail := checkKnown(k, value, hasValue); detail != "" {
 		p.pos = start
-		if prm.Keyword == Keyword {
-			return Param{}, p.fail(ErrValue, detail)
+		if k == kwRequireTLS {
+			return Param{}, 0, p.fail(ErrValue, detail)
 		}
-		return Param{}, p.fail(ErrParam, detail)
+		return Param{}, 0, p.fail(ErrParam, detail)
 	}
-	return prm, nil
+	return Param{Keyword: upperKeyword(kw, k), Value: value, HasValue: hasValue}, k, nil
 }
 
-// checkKnown applies the value rules of the parameters' defining RFCs and
-// returns what is wrong, or "".
-func checkKnown(prm Param) string {
-	v := prm.Value
-	switch prm.Keyword {
-	case Keyword, "SMTPUTF8": // RFC 8689 Section 2 item 4; RFC 6531 Section 3.4
-		if prm.HasValue {
-			return prm.Keyword + " takes no value"
+// The keywords whose values ParseMail checks, as indexes of knownKeywords.
+const (
+	kwUnknown = iota
+	kwRequireTLS
+	kwSIZE
+	kwAUTH // the last one with a line increment
+	kwSMTPUTF8
+	kwBODY
+	kwRET
+	kwENVID
+)
+
+var knownKeywords = [...]struct {
+	name      string
+	increment int // octets the parameter adds to the line limit
+}{
+	kwRequireTLS: {Keyword, LineIncrement}, // RFC 8689 Section 2 item 9
+	kwSIZE:       {"SIZE", 26},             // RFC 1870 Section 6
+	kwAUTH:       {"AUTH", 500},            // RFC 4954 Section 5
+	kwSMTPUTF8:   {"SMTPUTF8", 0},
+	kwBODY:       {"BODY", 0},
+	kwRET:        {"RET", 0},
+	kwENVID:      {"ENVID", 0},
+}
+
+func knownBit(k int) uint8 { return 1 << k >> 1 } // 0 for kwUnknown
+
+// knownKeyword returns the index in knownKeywords of the keyword kw (letters,
+// digits and "-", any case), or kwUnknown.
+func knownKeyword(kw string) int {
+	for k := kwRequireTLS; k < len(knownKeywords); k++ {
+		if name := knownKeywords[k].name; len(name) == len(kw) && upperEqual(kw, name) {
+			return k
+		}
+	}
+	return kwUnknown
+}
+
+// upperEqual reports whether the ASCII string s, upper-cased, is upper.
+func upperEqual(s, upper string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		if c != upper[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// checkKnown applies the value rules of the known parameters' defining RFCs
+// and returns what is wrong, or "".
+func checkKnown(k int, v string, hasValue bool) string {
+	name := knownKeywords[k].name
+	switch k {
+	case kwUnknown:
+		return ""
+	case kwRequireTLS, kwSMTPUTF8: // RFC 8689 Section 2 item 4; RFC 6531 Section 3.4
+		if hasValue {
+			return name + " takes no value"
 		}
 		return ""
-	case "SIZE": // RFC 1870 Section 6: 1*20DIGIT
-		if len(v) > 20 || strings.Trim(v, "0123456789") != "" {
+	case kwSIZE: // RFC 1870 Section 6: 1*20DIGIT
+		if len(v) > 20 || !allDigits(v) {
 			return "SIZE needs 1 to 20 digits"
 		}
-	case "BODY": // RFC 6152, RFC 3030
-		switch strings.ToUpper(v) {
-		case "7BIT", "8BITMIME", "BINARYMIME":
-		default:
+	case kwBODY: // RFC 6152, RFC 3030
+		if !strings.EqualFold(v, "7BIT") && !strings.EqualFold(v, "8BITMIME") && !strings.EqualFold(v, "BINARYMIME") {
 			return "unknown BODY value"
 		}
-	case "RET": // RFC 3461 Section 4.3
-		switch strings.ToUpper(v) {
-		case "FULL", "HDRS":
-		default:
+	case kwRET: // RFC 3461 Section 4.3
+		if !strings.EqualFold(v, "FULL") && !strings.EqualFold(v, "HDRS") {
 			return "unknown RET value"
 		}
-	case "ENVID", "AUTH": // RFC 3461 Section 4.4, RFC 4954 Section 5
+	case kwENVID, kwAUTH: // RFC 3461 Section 4.4, RFC 4954 Section 5
 		if !isXtext(v) {
-			return prm.Keyword + " value is not xtext"
+			return name + " value is not xtext"
 		}
 	}
-	if !prm.HasValue {
-		switch prm.Keyword {
-		case "SIZE", "BODY", "RET", "ENVID", "AUTH":
-			return prm.Keyword + " needs a value"
-		}
+	if !hasValue {
+		return name + " needs a value"
 	}
 	return ""
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // isXtext reports whether s is xtext (RFC 3461 Section 4): printable ASCII
@@ -493,3 +620,133 @@ func isXtext(s string) bool {
 }
 
 func isUpperHex(c byte) bool { return '0' <= c && c <= '9' || 'A' <= c && c <= 'F' }
+
+// maxParams bounds the parameters of a line ParseMail reads: each takes at
+// least two octets, a space and a keyword character.
+const maxParams = (maxLineLimit - len("MAIL FROM:<>\r\n")) / 2
+
+// mailWith is a Mail with room for its parameters, so that both take one
+// allocation.
+type mailWith[A any] struct {
+	m Mail
+	p A
+}
+
+func withParams[A any](n int, all func(*A) []Param) *Mail {
+	x := new(mailWith[A])
+	x.m.Params = all(&x.p)[:n:n]
+	return &x.m
+}
+
+// newMail returns a Mail with n parameters, and with them in the same
+// allocation; the sizes grow in powers of two, so at most half the room
+// is unused.
+func newMail(n int) *Mail {
+	switch {
+	case n == 0:
+		return new(Mail)
+	case n == 1:
+		return withParams(n, func(a *[1]Param) []Param { return a[:] })
+	case n <= 2:
+		return withParams(n, func(a *[2]Param) []Param { return a[:] })
+	case n <= 4:
+		return withParams(n, func(a *[4]Param) []Param { return a[:] })
+	case n <= 8:
+		return withParams(n, func(a *[8]Param) []Param { return a[:] })
+	case n <= 16:
+		return withParams(n, func(a *[16]Param) []Param { return a[:] })
+	case n <= 32:
+		return withParams(n, func(a *[32]Param) []Param { return a[:] })
+	case n <= 64:
+		return withParams(n, func(a *[64]Param) []Param { return a[:] })
+	case n <= 128:
+		return withParams(n, func(a *[128]Param) []Param { return a[:] })
+	case n <= 256:
+		return withParams(n, func(a *[256]Param) []Param { return a[:] })
+	}
+	return withParams(n, func(a *[maxParams]Param) []Param { return a[:] })
+}
+
+// fillParams sets ps from params, the parameters param has checked, each
+// after its single space, as param returned them.
+func fillParams(ps []Param, params string) {
+	for i := range ps {
+		params = params[1:]
+		end := strings.IndexByte(params, ' ')
+		if end < 0 {
+			end = len(params)
+		}
+		kw, v, hasValue := strings.Cut(params[:end], "=")
+		ps[i] = Param{Keyword: upperKeyword(kw, knownKeyword(kw)), Value: v, HasValue: hasValue}
+		params = params[end:]
+	}
+}
+
+// upperKeyword returns kw, the known keyword k, in upper case, without
+// allocating for a known keyword or one already in upper case.
+func upperKeyword(kw string, k int) string {
+	if k != kwUnknown {
+		return knownKeywords[k].name
+	}
+	for i := 0; i < len(kw); i++ {
+		if 'a' <= kw[i] && kw[i] <= 'z' {
+			return strings.ToUpper(kw)
+		}
+	}
+	return kw
+}
+
+// paramOffset returns the offset in params of parameter i.
+func paramOffset(params string, i int) int {
+	off := 0
+	for range i + 1 {
+		off += strings.IndexByte(params[off:], ' ') + 1
+	}
+	return off
+}
+
+// smallParams is the number of parameters up to which firstDuplicate
+// compares each pair: cheaper than hashing that few.
+const smallParams = 8
+
+// firstDuplicate returns the index of the first parameter whose keyword an
+// earlier one has, or -1. Keywords are in upper case, so equal keywords
+// are equal strings. The work is linear in len(ps).
+func firstDuplicate(ps []Param) int {
+	if len(ps) > smallParams {
+		return firstDuplicateHashed(ps)
+	}
+	for i := 1; i < len(ps); i++ {
+		for j := range i {
+			if ps[j].Keyword == ps[i].Keyword {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// keywordSeed is random for each process, so a client cannot choose
+// keywords that collide in firstDuplicateHashed's table.
+var keywordSeed = maphash.MakeSeed()
+
+// firstDuplicateHashed is firstDuplicate with an open-addressing set on
+// the stack. It has more slots than maxParams, so probing always ends, and
+// about three times as many as the distinct keywords a line can hold (36
+// of one character, the rest of two or more), so probes stay short.
+func firstDuplicateHashed(ps []Param) int {
+	var set [1024]uint16 // 1 + the index in ps of the keyword in each slot; 0 for none
+	const mask = len(set) - 1
+	const _ = uint(len(set) - maxParams - 1) // a compile error if set is too small
+	for i := range ps {
+		h := int(maphash.String(keywordSeed, ps[i].Keyword)) & mask
+		for set[h] != 0 {
+			if ps[set[h]-1].Keyword == ps[i].Keyword {
+				return i
+			}
+			h = (h + 1) & mask
+		}
+		set[h] = uint16(i + 1)
+	}
+	return -1
+}

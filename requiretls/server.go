@@ -129,6 +129,11 @@ func NewServer(be smtp.Backend, opts *ServerOptions) *smtp.Server {
 // Every other call reaches be's session unchanged, including AUTH and LMTP
 // data.
 //
+// As go-smtp's Session.Data asks, the wrapped session's Data (or LMTPData)
+// must consume its reader before it returns, and not keep it: the glue
+// reuses the reader's buffer for a later message, and a read after Data
+// has returned fails.
+//
 // The wrapped session is never called from two goroutines at once, except
 // for Logout, which go-smtp may call from Server.Close. go-smtp runs the
 // Data of a BDAT (CHUNKING) transaction on a goroutine of its own and may
@@ -181,6 +186,8 @@ type session struct {
 	// authenticated is set when AUTH succeeds, on go-smtp's command loop,
 	// which also runs MAIL. STARTTLS ends the session.
 	authenticated bool
+	msg           messageReader // what inner's Data reads; see scanTag
+	tag           policy.Tag    // the current message's tag, once prepare knows it
 }
 
 // transaction is what the glue knows of the current mail transaction. It
@@ -246,6 +253,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 func (s *session) Data(r io.Reader) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.msg.release()
 	r, tag, err := s.prepare(r)
 	if err == nil {
 		err = s.inner.Data(r)
@@ -278,13 +286,14 @@ func (s *session) prepare(r io.Reader) (io.Reader, *policy.Tag, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	s.tag = tag // a field, so that the tag's address does not escape per message
 	if t, ok := s.inner.(Tagger); ok {
 		t.SetTag(tag)
 	}
 	if s.opts.Received {
 		r = io.MultiReader(strings.NewReader(s.received()), r)
 	}
-	return r, &tag, nil
+	return r, &s.tag, nil
 }
 
 // log writes the record of a message of txn to the Logger, if there is one:
@@ -413,6 +422,7 @@ type lmtpSession struct{ *session }
 func (s lmtpSession) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.msg.release()
 	r, tag, err := s.prepare(r)
 	if err == nil {
 		err = s.inner.(smtp.LMTPSession).LMTPData(r, status)

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/requiretls/go-requiretls/header"
 	"github.com/requiretls/go-requiretls/policy"
@@ -32,8 +35,14 @@ type Tagger interface {
 // from an untrusted source, or one that is not Required, loses every
 // Require-TLS-ESMTP field. A header section that cannot be read to its end
 // or edited safely gives the error to answer, and no tag.
+//
+// The reader is s.msg, over a buffer from headBufs: the caller, holding
+// s.mu, calls s.msg.release once the wrapped session's Data has returned,
+// whether scanTag succeeded or not.
 func (s *session) scanTag(r io.Reader) (policy.Tag, io.Reader, error) {
-	head, facts, err := header.ReadHead(r)
+	buf := headBufs.Get().(*[]byte)
+	s.msg = messageReader{buf: buf}
+	head, facts, err := header.ReadHeadBuf(r, *buf)
 	if err != nil {
 		return policy.Default, nil, headerError(err)
 	}
@@ -50,7 +59,56 @@ func (s *session) scanTag(r io.Reader) (policy.Tag, io.Reader, error) {
 	if err != nil {
 		return policy.Default, nil, headerError(err)
 	}
-	return tag, io.MultiReader(bytes.NewReader(head), r), nil
+	s.msg.head, s.msg.rest = head, r
+	return tag, &s.msg, nil
+}
+
+// headBufs holds the buffers scanTag reads header sections into, so that
+// a message whose header section ends in its first 4 KiB costs no
+// allocation for it (header.ReadHeadBuf allocates past that, as
+// header.ReadHead does).
+var headBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 4<<10)
+	return &b
+}}
+
+// messageReader is the reader the wrapped session's Data gets: the header
+// bytes scanTag read (and edited), then the rest of the message. It is a
+// field of the session and its buffer comes from headBufs, so that the
+// glue costs no allocation per message.
+//
+// The buffer is given back by release, which Data and LMTPData call once
+// the wrapped session's Data has returned: go-smtp's own contract is that
+// a session consumes the reader before Data returns, and a wrapped session
+// must not keep it past that either, since the next message reuses the
+// buffer. A Read after release fails with errReaderReleased instead of
+// reading another message's bytes.
+type messageReader struct {
+	head []byte    // the header bytes not yet read
+	rest io.Reader // the rest of the message: go-smtp's reader
+	buf  *[]byte   // from headBufs; head may share its storage
+}
+
+var errReaderReleased = errors.New("requiretls: message read after Data returned")
+
+func (m *messageReader) Read(p []byte) (int, error) {
+	if len(m.head) > 0 {
+		n := copy(p, m.head)
+		m.head = m.head[n:]
+		return n, nil
+	}
+	if m.rest == nil {
+		return 0, errReaderReleased
+	}
+	return m.rest.Read(p)
+}
+
+// release gives the buffer back to headBufs and forgets the message.
+func (m *messageReader) release() {
+	if m.buf != nil {
+		headBufs.Put(m.buf)
+	}
+	*m = messageReader{}
 }
 
 // headerError is the reply to a message whose header section
@@ -68,7 +126,67 @@ func headerError(err error) error {
 	return err
 }
 
-// mentions reports whether b contains name, ignoring ASCII case.
+// mentions reports whether b contains name, ignoring case as bytes.ToLower
+// does: b is read as UTF-8 (an invalid byte is U+FFFD), and each character
+// that unicode.ToLower maps to name's next character matches it, "İ"
+// (U+0130) an "i" included. It reads b in place. name is ASCII and does
+// not start with "i" or "k", the two letters non-ASCII characters lower to
+// (U+0130 and U+212A), so a match starts at an ASCII byte: name's first
+// letter in either case.
 func mentions(b []byte, name string) bool {
-	return bytes.Contains(bytes.ToLower(b), bytes.ToLower([]byte(name)))
+	lo, up := asciiLower(name[0]), name[0]&^('a'-'A')
+	if up < 'A' || up > 'Z' {
+		up = lo
+	}
+	nextLo, nextUp := indexFrom(b, lo, 0), indexFrom(b, up, 0)
+	for {
+		i := min(nextLo, nextUp)
+		if i == len(b) {
+			return false
+		}
+		if lowersTo(b[i:], name) {
+			return true
+		}
+		if i == nextLo {
+			nextLo = indexFrom(b, lo, i+1)
+		}
+		if i == nextUp {
+			nextUp = indexFrom(b, up, i+1)
+		}
+	}
+}
+
+// indexFrom returns the index of the first c in b at or after from, or
+// len(b).
+func indexFrom(b []byte, c byte, from int) int {
+	if i := bytes.IndexByte(b[from:], c); i >= 0 {
+		return from + i
+	}
+	return len(b)
+}
+
+// lowersTo reports whether the characters at the start of b lower to
+// those of name, one for one.
+func lowersTo(b []byte, name string) bool {
+	for k := 0; k < len(name); k++ {
+		if len(b) == 0 {
+			return false
+		}
+		r, n := rune(b[0]), 1
+		if r >= utf8.RuneSelf {
+			r, n = utf8.DecodeRune(b)
+		}
+		if unicode.ToLower(r) != rune(asciiLower(name[k])) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
+func asciiLower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
