@@ -162,8 +162,8 @@ const (
 //
 // The program is recognised by the last element of its tag, "smtp" or
 // "lmtp", so "postfix-out/smtp" and "postfix/relay/smtp" count; these are
-// the only delivery agents that log tls= (Postfix 3.11: smtp_log_tls_feature_status
-// and lmtp_log_tls_feature_status). A trailing
+// the only delivery agents that log tls= (Postfix 3.11:
+// smtp_log_tls_feature_status and lmtp_log_tls_feature_status). A trailing
 // "\n" or "\r\n" is ignored.
 func ParseLine(line string) (d Delivery, ok bool, err error) {
 	line = strings.TrimSuffix(line, "\n")
