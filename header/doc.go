@@ -7,10 +7,11 @@
 // raw message bytes (no allocation in the common case, bounded by
 // [MaxHeaderBytes], usable on a prefix of a message still being received)
 // and [ScanReader] its streaming form. All look at the top-level header
-// section only: headers of attached message/rfc822 parts never count, since
-// RFC 8689 Section 4.1 asks a receiver to read the message's own header and
-// nothing more (RFC 5321 Section 3.6.3). [SetTLSRequiredNo], [SetRequireTLSESMTP] and
-// their Remove counterparts edit a textproto.Header; [SetRaw] and [RemoveRaw]
+// section only: headers of attached message/rfc822 parts never count.
+// RFC 5321 Section 3.6.3 forbids a relay to inspect message content, and
+// RFC 8689 Section 4.1 makes an exception for the message's own header
+// only. [SetTLSRequiredNo], [SetRequireTLSESMTP] and their Remove
+// counterparts edit a textproto.Header; [SetRaw] and [RemoveRaw]
 // edit raw bytes for proxies that stream messages without parsing them.
 //
 // Rules this package applies:

@@ -380,10 +380,10 @@ type Decision struct {
 	// when it sends without REQUIRETLS a message that requested it under a
 	// level that let it go without (opportunistic, opportunistic+starttls,
 	// monitor), to limit what a later bounce can expose (RFC 8689 Section 5
-	// returns only headers for REQUIRETLS mail; Postfix 3.11 does this too). Not under [Disable], where the
-	// request is ignored and the sender's RET is kept, as in Postfix. Never
-	// set for an empty reverse path: a DSN carries no RET (RFC 3461 Section
-	// 6.1).
+	// returns only headers for REQUIRETLS mail; Postfix 3.11 does this
+	// too). Not under [Disable], where the request is ignored and the
+	// sender's RET is kept, as in Postfix. Never set for an empty reverse
+	// path: a DSN carries no RET (RFC 3461 Section 6.1).
 	RetHdrs bool
 
 	// CapTLS: the message is tagged "TLS-Required: No". Cap the TLS security
