@@ -32,11 +32,11 @@ const (
 type Action string
 
 const (
-	ActionFailed    Action = "failed"
-	ActionDelayed   Action = "delayed"
-	ActionDelivered Action = "delivered"
-	ActionRelayed   Action = "relayed"
-	ActionExpanded  Action = "expanded"
+	ActionFailed    Action = "failed"    // the message could not be delivered to this recipient
+	ActionDelayed   Action = "delayed"   // delivery has not succeeded yet and will be retried
+	ActionDelivered Action = "delivered" // final delivery to this recipient succeeded
+	ActionRelayed   Action = "relayed"   // relayed to a system that does not send DSNs
+	ActionExpanded  Action = "expanded"  // delivered to an alias or list, which resent it to several recipients
 )
 
 // Recipient is one per-recipient block of the message/delivery-status part
@@ -63,10 +63,10 @@ type Report struct {
 	Subject string    // empty: chosen from the actions, as Postfix does
 	Text    string    // human-readable part; empty: generated from the recipients. It must not quote the original body.
 
-	ReportingMTA string    // required, e.g. "dns; mx.example.org"
-	EnvID        string    // the original ENVID (RFC 3461 Section 4.4); empty: none
-	ArrivalDate  time.Time // zero: omitted
-	Recipients   []Recipient
+	ReportingMTA string      // required, e.g. "dns; mx.example.org"
+	EnvID        string      // the original ENVID (RFC 3461 Section 4.4); empty: none
+	ArrivalDate  time.Time   // zero: omitted
+	Recipients   []Recipient // required: one block per recipient reported on
 
 	// How the original was received.
 	RequireTLS bool // MAIL FROM had REQUIRETLS (RFC 8689 Section 4.1)
@@ -81,8 +81,10 @@ type Report struct {
 	// the REQUIRETLS SMTP option unless redacted"), which mox follows. The
 	// default (false) is Postfix's requiretls_redact_dsn=yes: the DSN is
 	// redacted, so it is sent without REQUIRETLS and is not lost when the
-	// return path lacks REQUIRETLS (RFC 8689 Section 5, R45, R49). Either
-	// way the returned content is headers only.
+	// return path lacks REQUIRETLS (RFC 8689 Section 5: the return path may
+	// not support REQUIRETLS, and with an empty return path REQUIRETLS SHOULD
+	// NOT cause a bounce to be discarded). Either way the returned content is
+	// headers only.
 	KeepRequireTLS bool
 
 	Boundary string   // the multipart boundary; empty: random (use random ones outside tests)
@@ -96,7 +98,7 @@ type Report struct {
 type Envelope struct {
 	// RequireTLS: send the DSN with the REQUIRETLS MAIL parameter. Even
 	// then, with an empty reverse path REQUIRETLS must not cause the DSN to
-	// be discarded when the next hop lacks it (RFC 8689 Section 5, R49).
+	// be discarded when the next hop lacks it (RFC 8689 Section 5, SHOULD NOT).
 	RequireTLS bool
 	// Full: the original message was returned whole (RET=FULL without
 	// REQUIRETLS); false means headers only.
@@ -116,7 +118,7 @@ func (rep *Report) validate() error {
 	}
 	if strings.TrimSpace(rep.To) == "<>" {
 		// RFC 5321 Section 6.1: no notification to a null reverse path,
-		// so no DSN about a DSN (checklist E10).
+		// so no DSN about a DSN.
 		return bad("To is the null reverse path: a bounce is never bounced")
 	}
 	if len(rep.Recipients) == 0 {
@@ -162,7 +164,8 @@ func (rep *Report) validate() error {
 // filtered by rep.Options.Fields. Only when the original asked for RET=FULL,
 // did not ask for REQUIRETLS, and some recipient failed (RFC 3461 Section
 // 6.2) is the whole original returned as message/rfc822, streamed. With
-// REQUIRETLS, RET=FULL is disregarded (RFC 8689 Section 5, R46, R47) and
+// REQUIRETLS, RET=FULL is disregarded (RFC 8689 Section 5: a bounce of a
+// REQUIRETLS message MUST behave as if RET=HDRS was present) and
 // the body is not read, apart from what fills the last 4 KiB read buffer.
 //
 // Without rep.MsgID the DSN gets a random Message-ID at the reporting

@@ -38,5 +38,8 @@
 // bounces, refused with [ErrNotDSN]: in those the original cannot be told
 // apart from the explanation).
 //
+// Every RFC 8689 statement this package covers, and the tests for it, are
+// listed in CHECKLIST.md at the repository root.
+//
 // [RFC 8689]: https://www.rfc-editor.org/rfc/rfc8689.html
 package dsn

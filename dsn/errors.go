@@ -41,8 +41,10 @@ type ParseError struct {
 	Err    error  // the sentinel
 }
 
+// Error describes the problem and its offset.
 func (e *ParseError) Error() string {
 	return fmt.Sprintf("%v at offset %d: %s", e.Err, e.Offset, e.Msg)
 }
 
+// Unwrap returns the sentinel error.
 func (e *ParseError) Unwrap() error { return e.Err }

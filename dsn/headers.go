@@ -121,7 +121,8 @@ func readSection(s *scanner, dst []byte, max int, classify func([]byte, bool) (b
 		if hasBareCR(l) {
 			// RFC 5322 Section 2.2: CR only before LF. Postfix and go-message
 			// end lines at LF alone, other readers at a bare CR too: they
-			// would see other fields, or a body (R46).
+			// would see other fields, or a body, past the headers-only cut
+			// RFC 8689 Section 5 requires.
 			return sec, &ParseError{Offset: off, Msg: "bare CR in a header section", Err: ErrMalformed}
 		}
 		if !complete || len(sec.raw)+len(l) > max {

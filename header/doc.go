@@ -7,23 +7,30 @@
 // raw message bytes (no allocation in the common case, bounded by
 // [MaxHeaderBytes], usable on a prefix of a message still being received)
 // and [ScanReader] its streaming form. All look at the top-level header
-// section only (checklist E20). [SetTLSRequiredNo], [SetRequireTLSESMTP] and
-// their Remove counterparts edit a textproto.Header; [SetRaw] and [RemoveRaw]
+// section only: headers of attached message/rfc822 parts never count.
+// RFC 5321 Section 3.6.3 forbids a relay to inspect message content, and
+// RFC 8689 Section 4.1 makes an exception for the message's own header
+// only. [SetTLSRequiredNo], [SetRequireTLSESMTP] and their Remove
+// counterparts edit a textproto.Header; [SetRaw] and [RemoveRaw]
 // edit raw bytes for proxies that stream messages without parsing them.
 //
 // Rules this package applies:
 //
 //   - The only valid TLS-Required value is "No" (case-insensitive, optional
 //     leading folding white space, nothing after it). Anything else, "Yes"
-//     included, is malformed and never relaxes TLS (RFC 8689 Section 3;
-//     checklist E2). The draft-era names Require-TLS and RequireTLS are
+//     included, is malformed and never relaxes TLS: the field exists only to
+//     relax, so a value the RFC 8689 Section 3 ABNF does not define must not
+//     (Postfix ignores it the same way). The draft-era names Require-TLS and RequireTLS are
 //     reported as malformed too.
-//   - Several TLS-Required fields relax only if every copy is a valid "No"
-//     (checklist E3). Postfix relaxes if any copy is "no".
+//   - Several TLS-Required fields relax only if every copy is a valid "No".
+//     RFC 8689 Section 3 forbids sending more than one and says nothing
+//     about receiving them, so one malformed copy keeps the default.
+//     Postfix relaxes if any copy is "no".
 //   - Require-TLS-ESMTP is recognised as Postfix does: value "yes",
 //     case-insensitive, after leading white space, nothing after it.
 //   - Generated fields are spelled exactly "TLS-Required: No" and
-//     "Require-TLS-ESMTP: yes", and never appear twice (RFC 8689 Section 3, R21).
+//     "Require-TLS-ESMTP: yes", and never appear twice (RFC 8689 Section 3:
+//     more than one TLS-Required field MUST NOT appear in a message).
 //
 // Unknown, ambiguous, oversized or unparseable input never lowers a
 // requirement: it is refused with a typed error ([ErrAmbiguous],
@@ -40,6 +47,9 @@
 // Out of scope: deciding the message's tag (REQUIRETLS on MAIL FROM wins over
 // TLS-Required, RFC 8689 Section 4.1) is the caller's job; this package only
 // reports what the header says.
+//
+// Every RFC 8689 statement this package covers, and the tests for it, are
+// listed in CHECKLIST.md at the repository root.
 //
 // [RFC 8689]: https://www.rfc-editor.org/rfc/rfc8689.html
 package header

@@ -10,7 +10,7 @@ import (
 var (
 	// ErrMalformed: a TLS-Required or Require-TLS-ESMTP value other than the
 	// single defined one (RFC 8689 Section 3; Postfix 3.11). A malformed
-	// TLS-Required field never relaxes TLS (RFC 8689 Section 3, checklist E2).
+	// TLS-Required field never relaxes TLS (RFC 8689 Section 3 defines only "No").
 	ErrMalformed = errors.New("header: malformed field")
 
 	// ErrAmbiguous: parsers could disagree on the lines of the header
@@ -53,6 +53,7 @@ func newParseError[T string | []byte](line T, off int, sentinel error, msg strin
 	return &ParseError{Offset: off, Line: string(line), Err: sentinel, Msg: msg}
 }
 
+// Error describes the problem, its offset and the line it is on.
 func (e *ParseError) Error() string {
 	return e.Err.Error() + ": " + e.Msg + " at offset " + strconv.Itoa(e.Offset) +
 		" in " + strconv.Quote(e.Line)

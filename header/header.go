@@ -22,7 +22,7 @@ const (
 
 // Names the TLS-Required field had in drafts of RFC 8689 (Require-TLS in
 // draft -01, RequireTLS in drafts -03 to -07). They are reported as malformed
-// and never relax anything (checklist E2).
+// and never relax anything, like any TLS-Required value other than "No".
 var draftNames = [...]string{"Require-TLS", "RequireTLS"}
 
 // Bounds on [Facts.Malformed], so a header with 100 000 bad fields gives a
@@ -35,12 +35,11 @@ const (
 // Facts is what the top-level header says about TLS requirements.
 //
 // Several TLS-Required fields break RFC 8689 Section 3 ("MUST NOT appear more
-// than once", R21) and the RFC says nothing about a receiver that sees them
-// (checklist E3). This package relaxes only if every copy is a valid "No":
+// than once") and the RFC says nothing about a receiver that sees them. This package relaxes only if every copy is a valid "No":
 // one malformed copy is enough to keep the default, so a malformed field
 // never relaxes TLS. (Postfix relaxes if any copy is "no".)
 type Facts struct {
-	TLSRequiredNo   bool     // relax: at least one TLS-Required field and every copy is a valid "No" (E3)
+	TLSRequiredNo   bool     // relax: at least one TLS-Required field and every copy is a valid "No"
 	TLSRequired     int      // number of TLS-Required fields seen
 	Malformed       []string // malformed TLS-Required and draft-named fields, for logging; nil when none
 	RequireTLSESMTP bool     // a valid "Require-TLS-ESMTP: yes" (Postfix rule)
@@ -116,13 +115,13 @@ func (t *tally) malformed(raw []byte) {
 
 func (t *tally) facts() Facts {
 	f := t.f
-	f.TLSRequiredNo = f.TLSRequired > 0 && t.valid == f.TLSRequired // E3
+	f.TLSRequiredNo = f.TLSRequired > 0 && t.valid == f.TLSRequired // every copy valid, see Facts
 	return f
 }
 
 // Inspect reports what the header h says about TLS requirements. h is the
 // top-level header of a message (RFC 8689 Section 4.1; headers inside MIME
-// parts never count, checklist E20). Field names match case-insensitively.
+// parts never count). Field names match case-insensitively.
 //
 // Inspect honours Require-TLS-ESMTP from anyone, as Postfix does; to apply a
 // trust boundary use [Receive].

@@ -185,7 +185,8 @@ func isFtext(c byte) bool { return c >= 33 && c <= 126 && c != ':' }
 // Memory and time are bounded by [MaxHeaderBytes]: if the header section
 // does not end within that many bytes, Scan stops there and returns a
 // *ParseError wrapping [ErrHeaderTooLong], with Facts in which
-// TLSRequiredNo is false (an unread field might be malformed, E3).
+// TLSRequiredNo is false (an unread field might be malformed, and one
+// malformed copy keeps the default).
 //
 // Where parsers could disagree on the lines of the header section or on
 // where it ends, Scan returns a *ParseError wrapping [ErrAmbiguous] and
@@ -292,7 +293,7 @@ func ReadHeadBuf(r io.Reader, buf []byte) (head []byte, f Facts, err error) {
 		case end >= 0 || rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
 			return buf, f, nil
 		case rerr != nil:
-			f.TLSRequiredNo = false // unread fields might be malformed (E3)
+			f.TLSRequiredNo = false // unread fields might be malformed
 			return buf, f, rerr
 		}
 		step = min(2*step, MaxHeaderBytes+1)

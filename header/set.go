@@ -7,13 +7,15 @@ import (
 )
 
 // SetTLSRequiredNo makes h carry exactly one TLS-Required field, spelled
-// "TLS-Required: No" (RFC 8689 Section 3; a sender MUST NOT add a second
-// one, R21). Any other TLS-Required field is removed first. If h already has
+// "TLS-Required: No" (RFC 8689 Section 3: a message MUST NOT carry more
+// than one). Any other TLS-Required field is removed first. If h already has
 // exactly that single field it is left where it is, so calling
 // SetTLSRequiredNo twice changes nothing.
 //
 // Only a sender that wants TLS not to be required adds the field; a message
-// with no preference gets none (RFC 8689 Section 4.3, checklist E16).
+// with no preference gets none (RFC 8689 Section 4.3, read as "when the
+// sender wants TLS not to be required": adding it to every message would
+// switch off MTA-STS and DANE for ordinary mail).
 //
 // The field is added as raw bytes: go-message's Header.Add would write the
 // canonical MIME form "Tls-Required". Like any go-message addition it goes
@@ -66,8 +68,9 @@ const (
 // the field is kept and honoured. This goes beyond Postfix 3.11, which
 // honours the field from any client, so that anyone can tag a message that
 // way, even over plaintext. TLS-Required is left alone in both cases: it is
-// standard, anyone may send it (RFC 8689 Section 4.1, R24), and the caller
-// must still let REQUIRETLS override it (R25).
+// standard, anyone may send it (RFC 8689 Section 4.1: a server MUST tag the
+// message with it), and the caller must still let a REQUIRETLS MAIL
+// parameter override it (RFC 8689 Section 4.1: the field is then ignored).
 func Receive(h *textproto.Header, src Source) Facts {
 	if src != Trusted {
 		RemoveRequireTLSESMTP(h)

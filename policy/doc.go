@@ -74,5 +74,8 @@
 //     gives [ConfigError] at every lookup; Postfix stops at start-up when
 //     the table's file is missing.
 //
+// Every RFC 8689 statement this package covers, and the tests for it, are
+// listed in CHECKLIST.md at the repository root.
+//
 // [RFC 8689]: https://www.rfc-editor.org/rfc/rfc8689.html
 package policy

@@ -24,6 +24,7 @@ type ParseError struct {
 	Err    error  // the sentinel: ErrSyntax, ErrUnknownLevel, ErrUnknownTag, ErrUndefined, ErrIDN, ErrTooLarge or ErrTable
 }
 
+// Error describes the problem, its offset and the start of the input.
 func (e *ParseError) Error() string {
 	in := e.Input
 	if len(in) > 64 {

@@ -136,15 +136,19 @@ const (
 	AuthDANE
 	// AuthMTASTS: the MX host name is validated by an MTA-STS policy
 	// (RFC 8461 Section 4.1) and the certificate is checked with PKIX. A
-	// policy in mode "none" validates nothing (E17); whether "testing"
-	// counts is the caller's choice (the strict one is "enforce" only).
+	// policy in mode "none" validates nothing (RFC 8461 Section 5: treat the
+	// domain as having no policy); RFC 8689 does not say whether "testing"
+	// counts, so that is the caller's choice (the strict one is "enforce"
+	// only).
 	AuthMTASTS
 	// AuthDNSSECMX: the MX RRset is DNSSEC-validated and the certificate is
 	// checked with PKIX against the MX name.
 	AuthDNSSECMX
 	// AuthStaticPKIX: the next hop was not found by an MX lookup (a static
-	// relay or submission server, E14/E23, or an implicit MX, E13) and the
-	// certificate is checked with PKIX against that name.
+	// relay or submission server, or a domain without MX records delivered
+	// to through its A or AAAA record) and the certificate is checked with
+	// PKIX against that name. RFC 8689 Section 4.2.1 asks for a secure MX
+	// lookup only when there was one; the certificate check still applies.
 	AuthStaticPKIX
 )
 
@@ -187,7 +191,8 @@ const (
 	// the host name (RFC 8689 Section 4.2.1 step 4).
 	CertNameMismatch
 	// CertAuthenticated: PKIX-valid with a matching name, or matched by DANE
-	// (RFC 7672; a DANE-EE(3) match needs no name match, E15).
+	// (a DANE-EE(3) match needs no name match, RFC 7671 Section 5.1, which
+	// RFC 8689 Section 4.2.1 accepts through RFC 7672).
 	CertAuthenticated
 )
 
@@ -226,12 +231,12 @@ type Attempt struct {
 	STARTTLSOffered bool // the first EHLO reply lists STARTTLS; with implicit TLS (RFC 8314) report true
 
 	// AfterSTARTTLS.
-	Handshake     Handshake
-	STARTTLSReply string // the server's reply when it refused STARTTLS, for the reason text
-	Cert          Cert
+	Handshake     Handshake // how STARTTLS (or the implicit TLS handshake) ended
+	STARTTLSReply string    // the server's reply when it refused STARTTLS, for the reason text
+	Cert          Cert      // what certificate verification found; meaningful only with HandshakeOK
 
 	// AfterTLSEHLO.
-	RequireTLSAnnounced bool // the EHLO reply after TLS lists REQUIRETLS (E22: with implicit TLS, the first EHLO)
+	RequireTLSAnnounced bool // the EHLO reply after TLS lists REQUIRETLS (with implicit TLS, RFC 8314, the first EHLO)
 }
 
 // Action is what the caller must do next.
@@ -286,6 +291,7 @@ func (a Action) String() string {
 type Code uint8
 
 const (
+	// NoCode: no failure, so no status code.
 	NoCode Code = iota
 	// Code5730 "REQUIRETLS support required" (RFC 8689 Section 4.2.1 and
 	// Section 7). Postfix 3.11 uses it when the server announced no
@@ -346,8 +352,8 @@ func (c Code) String() string {
 // Outcome is one decision: the action, its status code, the feature to log
 // in the REQUIRETLS slot of Postfix's tls= field, and the reason text.
 type Outcome struct {
-	Action Action
-	Code   Code // NoCode unless Action is Skip, Bounce or Defer
+	Action Action // what the caller must do next
+	Code   Code   // NoCode unless Action is Skip, Bounce or Defer
 	// Feature is the REQUIRETLS slot of the tls= log field, e.g.
 	// "!requiretls:nostarttls". It is the zero (inactive) Feature when
 	// REQUIRETLS is not requested, the level is Disable, or the policy
@@ -373,11 +379,11 @@ type Decision struct {
 	// RetHdrs asks the caller to send RET=HDRS instead of the sender's RET
 	// when it sends without REQUIRETLS a message that requested it under a
 	// level that let it go without (opportunistic, opportunistic+starttls,
-	// monitor), to limit what a later bounce can expose (Postfix "Fix
-	// 20250825"; RFC 8689 Section 5). Not under [Disable], where the
-	// request is ignored and the sender's RET is kept, as in Postfix. Never
-	// set for an empty reverse path: a DSN carries no RET (RFC 3461 Section
-	// 6.1).
+	// monitor), to limit what a later bounce can expose (RFC 8689 Section 5
+	// returns only headers for REQUIRETLS mail; Postfix 3.11 does this
+	// too). Not under [Disable], where the request is ignored and the
+	// sender's RET is kept, as in Postfix. Never set for an empty reverse
+	// path: a DSN carries no RET (RFC 3461 Section 6.1).
 	RetHdrs bool
 
 	// CapTLS: the message is tagged "TLS-Required: No". Cap the TLS security
@@ -610,7 +616,8 @@ func required(a *Attempt, level Level) (Outcome, bool) {
 		o.violated = sec >= secEncrypt
 		switch {
 		case strict:
-			// E18: Postfix uses 5.7.30 here, not 5.7.10.
+			// RFC 8689 maps no code to a server without STARTTLS;
+			// Postfix uses 5.7.30 here, not 5.7.10, and so do we.
 			return fail(a, o, Code5730, whyNoSTARTTLS, tlsstatus.NoSTARTTLS), false
 		case o.violated:
 			return levelFail(a, o, whyTLSNotOffered), false
@@ -669,14 +676,16 @@ func required(a *Attempt, level Level) (Outcome, bool) {
 	o.Action = SendRequireTLS
 	o.Feature = tlsstatus.Feature{Name: tlsstatus.RequireTLS}
 	if !authenticated {
-		// Compliant under the opportunistic levels (Postfix HISTORY 20250921).
+		// Compliant under the opportunistic levels: Postfix logs the
+		// outcome, requiretls:nocertmatch, not a violation.
 		o.Feature.Final = tlsstatus.NoCertMatch
 	}
 	return o, fallback
 }
 
 // fail turns a failed requirement into Skip (more hosts remain: the 5xx is
-// soft until the last host, Postfix "Feature 20250120") or Bounce.
+// soft until the last host, so that the next MX is tried, as in Postfix
+// 3.11) or Bounce.
 func fail(a *Attempt, o Outcome, code Code, why reason, final tlsstatus.Name) Outcome {
 	o.Action = Bounce
 	if a.MoreHosts {

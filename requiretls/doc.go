@@ -9,7 +9,8 @@
 // smtp.Backend so that
 //
 //   - REQUIRETLS is announced only on a TLS session (after STARTTLS, or with
-//     implicit TLS), RFC 8689 Section 2 item 2 and E22 of our checklist;
+//     implicit TLS, where the first EHLO already counts as the one after
+//     TLS), RFC 8689 Section 2 item 2;
 //   - "MAIL FROM:<...> REQUIRETLS" on a session without TLS is refused with
 //     [ErrEncryptionNeeded] (523 5.7.10); go-smtp v0.26.0 accepts it;
 //   - each message's tag (RFC 8689 Section 4.1) is worked out and handed to a
@@ -79,8 +80,8 @@
 //
 // # Reply codes chosen
 //
-// RFC 8689 names no reply for a REQUIRETLS request on a session without TLS
-// (checklist E5). This package answers 523 5.7.10 "Encryption needed", as
+// RFC 8689 names no reply for a REQUIRETLS request on a session without TLS:
+// it only forbids a client to send one there (Section 2). This package answers 523 5.7.10 "Encryption needed", as
 // mox does, because the enhanced code says exactly what is missing; Postfix
 // answers 555 5.5.4 and smtp-server 530. A malformed MAIL line is answered
 // with 501 and 5.5.2 (path) or 5.5.4 (parameters), see [ReplyFor].
@@ -88,12 +89,15 @@
 // # Known gap in go-smtp
 //
 // RFC 8689 Section 2 gives the parameter no value, and [ParseMail] refuses
-// "REQUIRETLS=YES" (checklist E4). go-smtp v0.26.0 drops the value before a
+// "REQUIRETLS=YES" (501 5.5.4). go-smtp v0.26.0 drops the value before a
 // Session sees the command, so the server glue cannot tell it from a plain
 // "REQUIRETLS": on a TLS session such a message is accepted and tagged
 // Required (stricter than asked, never a relaxation); without TLS it is
 // refused with 523 5.7.10 like any REQUIRETLS request. Closing the gap needs
 // go-smtp to refuse a value for REQUIRETLS.
+//
+// Every RFC 8689 statement this package covers, and the tests for it, are
+// listed in CHECKLIST.md at the repository root.
 //
 // [RFC 8689]: https://www.rfc-editor.org/rfc/rfc8689.html
 package requiretls

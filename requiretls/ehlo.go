@@ -9,11 +9,13 @@ import "strings"
 // A line that starts with any other reply code ("251-REQUIRETLS") is not
 // part of a 250 reply and never counts either. The keyword is matched
 // case-insensitively (RFC 5321 Section 2.4) and any parameters after it are
-// ignored (checklist E7).
+// ignored (the IANA registration gives the keyword no parameters, but a
+// server that adds some still supports the extension).
 //
 // tls tells whether the EHLO was sent on a TLS session, after STARTTLS or with
-// implicit TLS. Only such a reply counts (RFC 8689 Section 4.2.1 item 4,
-// RFC 3207 Section 4.2; checklist E22): with tls false, Offered is false
+// implicit TLS (RFC 8314; there the first EHLO is the one after TLS). Only
+// such a reply counts (RFC 8689 Section 4.2.1 step 5, RFC 3207 Section 4.2:
+// what a server says before TLS cannot be trusted): with tls false, Offered is false
 // whatever the lines say.
 func Offered(lines []string, tls bool) bool {
 	return tls && hasKeyword(lines, Keyword)

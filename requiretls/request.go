@@ -73,6 +73,8 @@ type RequestPolicy struct {
 // sasl.Server understands. AuthIdentity is called at MAIL, after AUTH
 // succeeded.
 type AuthIdentity interface {
+	// AuthIdentity returns the identity the session's AUTH exchange
+	// authenticated, the key looked up in [RequestPolicy.Identity].
 	AuthIdentity() string
 }
 

@@ -24,7 +24,7 @@ type ServerOptions struct {
 	// requested REQUIRETLS, as mox does. An EHLO name or recipient that
 	// could break the field (a control character, space or one of "()<>;")
 	// is written as "unknown" or left out. RFC 8689 defines no trace
-	// information (checklist E21); off by default.
+	// information, so this is an addition; off by default.
 	Received bool
 	// Hostname is this server's name in the Received field's "by" clause.
 	// If empty, the smtp.Server's Domain is used.
@@ -217,8 +217,8 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		txn.requestedBy = s.requestAtMail(from)
 		txn.requireTLS = txn.requestedBy != ""
 	}
-	// RFC 8689 Section 4.1 and checklist E5: a REQUIRETLS request can only
-	// be honoured on a session that is itself protected.
+	// RFC 8689 Section 4.1: a REQUIRETLS request can only be honoured on
+	// a session that is itself protected.
 	if txn.requireTLS && !txn.tls {
 		s.log(txn, nil, ErrEncryptionNeeded)
 		return ErrEncryptionNeeded

@@ -36,5 +36,8 @@
 // The package uses only the standard library and does no network or file
 // I/O of its own; [Tally.ReadLog] reads from an io.Reader the caller opens.
 //
+// Every RFC 8689 statement this package covers, and the tests for it, are
+// listed in CHECKLIST.md at the repository root.
+//
 // [RFC 8689]: https://www.rfc-editor.org/rfc/rfc8689.html
 package tlsstatus

@@ -12,16 +12,16 @@ type Name string
 
 // TLS security levels Postfix logs in slot 0 (smtp_tls_security_level).
 const (
-	None        Name = "none"
-	May         Name = "may"
-	Encrypt     Name = "encrypt"
-	Fingerprint Name = "fingerprint"
-	HalfDANE    Name = "halfdane"
-	DANE        Name = "dane"
-	DANEOnly    Name = "dane-only"
-	Verify      Name = "verify"
-	Secure      Name = "secure"
-	Unknown     Name = "unknown" // the TLS policy lookup failed
+	None        Name = "none"        // TLS disabled: plaintext only
+	May         Name = "may"         // opportunistic TLS: used if offered, certificate not checked
+	Encrypt     Name = "encrypt"     // TLS required, certificate not checked
+	Fingerprint Name = "fingerprint" // TLS required, certificate pinned by its fingerprint
+	HalfDANE    Name = "halfdane"    // TLSA records for the host, but the MX lookup was not DNSSEC-secure
+	DANE        Name = "dane"        // opportunistic DANE (RFC 7672): TLSA records checked when DNSSEC-secure
+	DANEOnly    Name = "dane-only"   // DANE required: no delivery without a matching TLSA record
+	Verify      Name = "verify"      // TLS required, certificate verified against trusted CAs and the MX host name
+	Secure      Name = "secure"      // TLS required, certificate verified against trusted CAs and the next-hop domain
+	Unknown     Name = "unknown"     // the TLS policy lookup failed
 )
 
 // RequireTLS is the initial name of the REQUIRETLS feature (slot 1).
@@ -50,7 +50,7 @@ func (n Name) Known() bool {
 //
 // The zero Feature is inactive and formats as the empty string.
 type Feature struct {
-	Name      Name
+	Name      Name // the feature, e.g. [RequireTLS] or a TLS level such as [Verify]
 	Final     Name // empty when undecided or equal to Name
 	Violation bool // "!": the policy was violated and the connection not used
 	Undecided bool // "?": no outcome was decided
@@ -102,6 +102,7 @@ type ParseError struct {
 // malformed 64 KiB log line does not become a 64 KiB error string.
 const maxQuotedInput = 120
 
+// Error describes the problem, its offset and the start of the input.
 func (e *ParseError) Error() string {
 	in := e.Input
 	if len(in) > maxQuotedInput {

@@ -13,9 +13,9 @@ type Status string
 // example "deliverable" from address verification probes) are kept as
 // logged.
 const (
-	Sent     Status = "sent"
-	Deferred Status = "deferred"
-	Bounced  Status = "bounced"
+	Sent     Status = "sent"     // the next hop accepted the message
+	Deferred Status = "deferred" // delivery failed for now and will be retried
+	Bounced  Status = "bounced"  // delivery failed for good; the sender gets a bounce
 )
 
 // Delivery is one Postfix delivery status log line (Postfix 3.11
@@ -34,9 +34,9 @@ type Delivery struct {
 	Time    string // as logged: "Oct  1 12:00:00", "Oct  1 12:00:00.123456" or RFC 3339
 	Host    string // the logging host
 	Program string // the tag without the PID, e.g. "postfix/smtp" or "postfix-out/lmtp"
-	PID     int
+	PID     int    // the process id in brackets after the tag
 
-	QueueID string
+	QueueID string // the Postfix queue id of the message, e.g. "3F2A81C0D"
 	To      string // the recipient
 	OrigTo  string // the original recipient; empty when not logged
 	Relay   string // "host[addr]:port", "none", ...
@@ -45,14 +45,15 @@ type Delivery struct {
 	Delays  string // "a/b/c/d"
 	TLS     Field  // the tls= field; nil when not logged (Postfix before 3.11, or logging off)
 	DSN     string // enhanced status code, e.g. "5.7.10"
-	Status  Status
+	Status  Status // the status= word
 	Reason  string // the text in parentheses after the status; empty when absent
 }
 
 // RequireTLS returns the REQUIRETLS feature (slot 1 of the tls= field) and
 // whether the line has one. Postfix logs it only when the message requested
-// REQUIRETLS and the policy level was above disable (Postfix 3.11 §3,
-// RFC 8689 Section 4.2.1).
+// REQUIRETLS and the REQUIRETLS policy for the next hop was not
+// "disable" (RFC 8689 Section 4.2.1; Postfix 3.11 logs nothing in that
+// slot otherwise).
 func (d *Delivery) RequireTLS() (Feature, bool) { return d.TLS.Lookup(RequireTLS) }
 
 // Domain returns the recipient domain: the part of To after the last '@',
@@ -161,7 +162,8 @@ const (
 //
 // The program is recognised by the last element of its tag, "smtp" or
 // "lmtp", so "postfix-out/smtp" and "postfix/relay/smtp" count; these are
-// the only delivery agents that log tls= (Postfix 3.11 §2.5). A trailing
+// the only delivery agents that log tls= (Postfix 3.11:
+// smtp_log_tls_feature_status and lmtp_log_tls_feature_status). A trailing
 // "\n" or "\r\n" is ignored.
 func ParseLine(line string) (d Delivery, ok bool, err error) {
 	line = strings.TrimSuffix(line, "\n")

@@ -40,10 +40,10 @@ type Tally struct {
 
 // Counts are the delivery counts of one row of a [Report].
 type Counts struct {
-	Deliveries int64 `json:"deliveries"`
-	Sent       int64 `json:"sent"`
-	Deferred   int64 `json:"deferred"`
-	Bounced    int64 `json:"bounced"`
+	Deliveries int64 `json:"deliveries"`   // delivery status lines counted in this row
+	Sent       int64 `json:"sent"`         // of which status=sent
+	Deferred   int64 `json:"deferred"`     // of which status=deferred
+	Bounced    int64 `json:"bounced"`      // of which status=bounced
 	Other      int64 `json:"other_status"` // any other status word
 
 	// Requested counts deliveries that logged a REQUIRETLS feature, that is
@@ -67,7 +67,7 @@ type Counts struct {
 
 // Row is one line of a [Report] table.
 type Row struct {
-	Key     string `json:"key"`
+	Key     string `json:"key"`               // the REQUIRETLS state, recipient domain or relay host this row counts
 	Meaning string `json:"meaning,omitempty"` // what the state means (REQUIRETLS states only)
 	Counts
 }
@@ -79,7 +79,7 @@ type Report struct {
 	Malformed  int64 `json:"malformed"`    // delivery status lines that did not parse, and overlong lines
 	NoTLSField int64 `json:"no_tls_field"` // deliveries logged without a tls= field
 
-	Total Counts `json:"total"`
+	Total Counts `json:"total"` // every delivery status line
 	// States has one row per REQUIRETLS feature as logged (for example
 	// "!requiretls:nostarttls"), and the row [NotRequested] for deliveries
 	// without one; Postfix 3.11's states first, in the order of its
@@ -112,7 +112,7 @@ const defaultMaxKeys = 10000
 const MaxLineBytes = 64 << 10
 
 // postfixStates lists the REQUIRETLS features Postfix 3.11 logs, in the
-// order of its documentation (postfix-3.11 §3), with what each means.
+// order Postfix documents them in, with what each means.
 var postfixStates = []struct{ key, meaning string }{
 	{"requiretls", "REQUIRETLS sent, server certificate matched"},
 	{"requiretls:nocertmatch", "REQUIRETLS sent, certificate not matched (allowed by policy)"},

@@ -9,10 +9,10 @@ import (
 // TLS failure reasons, the result types of SMTP TLS Reporting (RFC 8460
 // Section 4.3), for [TLSFailure.Reason].
 const (
-	ReasonCertificateHostMismatch = "certificate-host-mismatch"
-	ReasonCertificateExpired      = "certificate-expired"
-	ReasonCertificateNotTrusted   = "certificate-not-trusted"
-	ReasonValidationFailure       = "validation-failure"
+	ReasonCertificateHostMismatch = "certificate-host-mismatch" // no name in the certificate matches the server's host name
+	ReasonCertificateExpired      = "certificate-expired"       // the certificate is expired (or not yet valid)
+	ReasonCertificateNotTrusted   = "certificate-not-trusted"   // no chain to a trusted root, e.g. self-signed
+	ReasonValidationFailure       = "validation-failure"        // any other certificate verification failure
 )
 
 // TLSFailure is what [ClassifyTLSError] found.

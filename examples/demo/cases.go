@@ -52,12 +52,12 @@ var cases = []demoCase{
 	},
 	{
 		title: "REQUIRETLS, downgraded", to: "mx-starttls", level: policy.OpportunisticSTARTTLS, requireTLS: true,
-		why:        "opportunistic+starttls: TLS is required, REQUIRETLS is not; sent without it and with RET=HDRS (Postfix Fix 20250825).",
+		why:        "opportunistic+starttls: TLS is required, REQUIRETLS is not; sent without it and with RET=HDRS, so a later bounce returns headers only, as Postfix does.",
 		wantStatus: tlsstatus.Sent, wantTLS: "verify/requiretls:none", wantRET: smtp.DSNReturnHeaders,
 	},
 	{
 		title: "REQUIRETLS, server without STARTTLS", to: "mx-plaintext", level: policy.Enforce, requireTLS: true,
-		why:        "enforce: no STARTTLS offered; never sent in the clear, returned with 5.7.30 as Postfix does (checklist E18).",
+		why:        "enforce: no STARTTLS offered; never sent in the clear, returned with 5.7.30 as Postfix does (RFC 8689 names no code for this case).",
 		wantStatus: tlsstatus.Bounced, wantTLS: "!verify/!requiretls:nostarttls",
 	},
 	{

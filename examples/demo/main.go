@@ -101,15 +101,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// legend explains the summary table's columns under it.
+const legend = `
+  requiretls policy: how strictly the sender enforces a REQUIRETLS request for this destination
+  (Postfix smtp_requiretls_policy); a TLS-Required: No message is exempt, and a bounce is never discarded for it.
+  tls=: what the delivery did, as Postfix logs it: TLS security level/REQUIRETLS outcome; "!" marks a requirement not met.`
+
 func printText(w io.Writer, results []result) {
 	fmt.Fprintln(w, "go-requiretls demo: RFC 8689 REQUIRETLS against real SMTP servers on loopback")
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  #\tcase\tlevel\ttls=\toutcome")
+	fmt.Fprintln(tw, "  #\tcase\trequiretls policy\ttls=\toutcome")
 	for _, r := range results {
 		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", r.Number, r.Title, r.Level, r.TLS, r.Outcome)
 	}
 	tw.Flush()
+	fmt.Fprintln(w, legend)
 	shownDSN := false
 	for _, r := range results {
 		fmt.Fprintf(w, "\n%d. %s\n", r.Number, r.Title)

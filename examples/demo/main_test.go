@@ -29,6 +29,8 @@ func TestDemoText(t *testing.T) {
 		"enforce would have decided bounce 5.7.30",
 		"9 lines: 9 deliveries",
 		"9. no REQUIRETLS, tagged by source network\n",
+		"  #  case ", " requiretls policy ", // issue 15: the column says which policy it is
+		"\n  requiretls policy: how strictly the sender enforces",
 	} {
 		assert.Contains(t, s, want)
 	}

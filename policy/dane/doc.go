@@ -39,6 +39,11 @@
 // The package is pure: no I/O, no goroutines, standard library and package
 // policy only.
 //
+// The RFC 8689 statements this package serves (Section 2 and Section 4.2.1
+// step 4: the certificate MUST verify by a trusted chain or by DANE; a
+// DANE-EE(3) match counts as authentication and name match), and the tests
+// for them, are listed in CHECKLIST.md at the repository root.
+//
 // [RFC 6698]: https://www.rfc-editor.org/rfc/rfc6698.html
 // [RFC 7671]: https://www.rfc-editor.org/rfc/rfc7671.html
 // [RFC 7672]: https://www.rfc-editor.org/rfc/rfc7672.html

@@ -61,10 +61,10 @@ func name(names []string, unknown string, v uint8) string {
 // Record is one TLSA record's RDATA (RFC 6698 Section 2.1). Records come
 // from the caller's DNSSEC-validated lookup of _25._tcp.<TLSA base domain>.
 type Record struct {
-	Usage        Usage
-	Selector     Selector
-	MatchingType MatchingType
-	Data         []byte // the certificate association data
+	Usage        Usage        // which certificate the record constrains, and how (RFC 7218 names: DANE-TA, DANE-EE, ...)
+	Selector     Selector     // whether Data matches the full certificate or its public key
+	MatchingType MatchingType // whether Data is the selected content itself or its SHA-256 or SHA-512 digest
+	Data         []byte       // the certificate association data
 }
 
 // Usable reports whether the record can authenticate an SMTP server: usage

@@ -44,5 +44,10 @@
 //     record in [FindRecord], as its grammar allows (erratum 6285), though
 //     the text of Section 3.1 would discard it.
 //
+// The RFC 8689 statements this package serves (Section 2 and Section 4.2.1
+// step 2: a server name found through an MX lookup without DNSSEC MUST be
+// validated by MTA-STS; a policy in mode none validates nothing), and the
+// tests for them, are listed in CHECKLIST.md at the repository root.
+//
 // [RFC 8461]: https://www.rfc-editor.org/rfc/rfc8461.html
 package mtasts

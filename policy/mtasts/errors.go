@@ -40,6 +40,7 @@ type ParseError struct {
 	Err    error  // the sentinel: ErrRecordSyntax, ErrPolicySyntax or ErrTooLarge
 }
 
+// Error describes the problem, its offset and the start of the input.
 func (e *ParseError) Error() string {
 	in := e.Input
 	if len(in) > 64 {

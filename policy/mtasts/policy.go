@@ -36,7 +36,7 @@ const MaxPolicySize = 64 << 10
 // Its version is always "STSv1". Fields the RFC does not define are not
 // kept (RFC 8461 Section 3.2: they are ignored).
 type Policy struct {
-	Mode Mode
+	Mode Mode // enforce, testing or none (RFC 8461 Section 5)
 	// MX are the mx patterns in file order, in lower case: host names
 	// ("mail.example.com") or a wildcard for one left-most label
 	// ("*.example.net"). Empty only in mode none.
