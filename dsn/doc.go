@@ -3,6 +3,13 @@
 // content is the header section only ("as if RET=HDRS was present"), and
 // RET=FULL is disregarded.
 //
+// The rule every package of this module follows: unknown, ambiguous,
+// oversized or unparseable input never lowers a requirement; it is refused
+// with a typed error or treated as the strictest value, and where two
+// parsers could read the same bytes differently, this package refuses. For
+// a bounce that means: no byte of the returned body ever reaches the
+// output, and an error is never a reason to pass the input on.
+//
 // Three entry points:
 //
 //   - [RedactMessage] turns a message into a text/rfc822-headers part

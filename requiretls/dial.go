@@ -264,12 +264,13 @@ func (c *Conn) Field() tlsstatus.Field {
 // reply with this decision's reason (which names, say, the certificate
 // check that failed), not the sentinel's generic text.
 type PolicyError struct {
-	Decision policy.Decision
-	Attempt  policy.Attempt
-	CertErr  error // why the certificate was not authenticated, if it was not
-	Err      error // the I/O, handshake or MTA-STS error behind the decision, if any
+	Decision policy.Decision // what policy.Evaluate decided: skip, bounce or defer, with its code and reason
+	Attempt  policy.Attempt  // the facts it decided on, for the log
+	CertErr  error           // why the certificate was not authenticated, if it was not
+	Err      error           // the I/O, handshake or MTA-STS error behind the decision, if any
 }
 
+// Error returns the action, the code and Postfix's reason text.
 func (e *PolicyError) Error() string {
 	s := "requiretls: " + e.Decision.Action.String() + " " + e.Decision.Code.String() + ": " + e.Decision.Reason()
 	if e.Err != nil {

@@ -3,6 +3,12 @@
 // "REQUIRETLS", the reply codes of Section 4.2.1 and Section 5, and glue that
 // makes github.com/emersion/go-smtp servers and clients honour them.
 //
+// The rule every package of this module follows: unknown, ambiguous,
+// oversized or unparseable input never lowers a requirement; it is refused
+// with a typed error or treated as the strictest value. On the receiving
+// side a header section two parsers could read differently is refused; on
+// the sending side a caller's explicit request is never dropped.
+//
 // # Receiving
 //
 // [NewServer] (or [NewBackend] for a hand-built smtp.Server) wraps any

@@ -20,11 +20,11 @@ var (
 	// RFC 5321 Section 4.1.2 or the value rules of its defining RFC.
 	ErrParam = errors.New("requiretls: invalid MAIL parameter")
 	// ErrValue: REQUIRETLS was given a value; it takes none (RFC 8689
-	// Section 2 item 4, checklist E4). Wraps ErrParam.
+	// Section 2 item 4: the parameter is the keyword alone). Wraps ErrParam.
 	ErrValue = &paramError{"requiretls: REQUIRETLS takes no value"}
 	// ErrDuplicate: a parameter appears twice (RFC 3461 Section 4.4 forbids
 	// it for RET and ENVID; this parser rejects every duplicate, including
-	// REQUIRETLS, checklist E6). Wraps ErrParam.
+	// a second REQUIRETLS, which no RFC allows or forbids). Wraps ErrParam.
 	ErrDuplicate = &paramError{"requiretls: duplicate MAIL parameter"}
 	// ErrTooLong: the line is longer than RFC 5321 Section 4.5.3.1.4 allows,
 	// counting the increments of the extensions in use.
@@ -44,6 +44,7 @@ type ParseError struct {
 	Detail string // what was found, for people
 }
 
+// Error returns the sentinel's text, what was wrong and its offset.
 func (e *ParseError) Error() string {
 	return e.Err.Error() + ": " + e.Detail + " at offset " + strconv.Itoa(e.Offset)
 }

@@ -20,6 +20,7 @@ import (
 // into the session runs. A message refused before its data reaches the
 // session (see [ErrUnsafeHeader]) gets no SetTag.
 type Tagger interface {
+	// SetTag receives the tag of the message whose data comes next.
 	SetTag(tag policy.Tag)
 }
 

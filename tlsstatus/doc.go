@@ -2,6 +2,12 @@
 // that Postfix 3.11 writes into delivery log lines, for example
 // "tls=dane/requiretls" or "tls=may?/!requiretls:nocertmatch".
 //
+// The rule every package of this module follows: unknown, ambiguous,
+// oversized or unparseable input never lowers a requirement; it is refused
+// with a typed error or treated as the strictest value. Here a line or
+// field that does not parse is counted as malformed, never as a success,
+// and a value that would not read back the same is not written.
+//
 // The field records the outcome of the TLS security level (slot 0) and of
 // REQUIRETLS ([RFC 8689] Section 4.2.1) (slot 1) for one delivery attempt.
 // Its grammar, from Postfix's pol_stats_format, is
