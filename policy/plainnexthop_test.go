@@ -23,6 +23,41 @@ import (
 // digits, "x"/"n" for A-labels, hex, brackets, ":", non-ASCII), with labels
 // and names around the 63- and 253-byte limits.
 func TestPlainNextHopAgrees(t *testing.T) {
+	inputs := plainNextHopInputs(t)
+	fast := 0
+	for _, s := range inputs {
+		p := policy.PlainNextHop(s)
+		if !p.OK {
+			continue
+		}
+		fast++
+		if g := policy.ParseNextHop(s); g != p {
+			assert.Equal(t, g, p, "next hop %q", s)
+		}
+	}
+	// The fast path must decide a fair share, or the test proves nothing.
+	assert.Greater(t, fast, 20000, "inputs decided by the fast path")
+	assert.GreaterOrEqual(t, len(inputs), 200000)
+	t.Logf("%d inputs, %d decided by the fast path", len(inputs), fast)
+}
+
+// FuzzPlainNextHop is TestPlainNextHopAgrees for any string: where the
+// fast path of Lookup decides, the general path agrees.
+func FuzzPlainNextHop(f *testing.F) {
+	for _, s := range plainNextHopInputs(f)[:2000] {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if p := policy.PlainNextHop(s); p.OK {
+			if g := policy.ParseNextHop(s); g != p {
+				t.Fatalf("%q: fast path %+v, general path %+v", s, p, g)
+			}
+		}
+	})
+}
+
+// plainNextHopInputs returns the inputs of TestPlainNextHopAgrees.
+func plainNextHopInputs(t testing.TB) []string {
 	var inputs []string
 	for _, g := range spellings {
 		inputs = append(inputs, g...)
@@ -84,20 +119,5 @@ func TestPlainNextHopAgrees(t *testing.T) {
 		}
 		inputs = append(inputs, b.String())
 	}
-
-	fast := 0
-	for _, s := range inputs {
-		p := policy.PlainNextHop(s)
-		if !p.OK {
-			continue
-		}
-		fast++
-		if g := policy.ParseNextHop(s); g != p {
-			assert.Equal(t, g, p, "next hop %q", s)
-		}
-	}
-	// The fast path must decide a fair share, or the test proves nothing.
-	assert.Greater(t, fast, 20000, "inputs decided by the fast path")
-	assert.GreaterOrEqual(t, len(inputs), 200000)
-	t.Logf("%d inputs, %d decided by the fast path", len(inputs), fast)
+	return inputs
 }
