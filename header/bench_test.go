@@ -127,3 +127,23 @@ func BenchmarkReadHead(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkScanFields scans the same headers of 10, 100 and 1000 fields
+// (TLS-Required: No last) to show that the cost per field stays flat as the
+// header grows; ns/field is the time per op divided by the number of fields.
+func BenchmarkScanFields(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		in := scaleHeader(n)
+		b.Run(fmt.Sprintf("fields=%d", n), func(b *testing.B) {
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for b.Loop() {
+				f, _, err := Scan(in)
+				if err != nil || !f.TLSRequiredNo {
+					b.Fatal(f, err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/field")
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	"golang.org/x/net/idna"
 )
@@ -18,15 +19,58 @@ const (
 // nextHop is a next-hop destination in the one form policy tables see:
 // name is a lower-case A-label host name without a trailing dot, or the
 // canonical text of addr (RFC 5952 for IPv6; an IPv4-mapped IPv6 address
-// is written and stored as its IPv4 address).
+// is written and stored as its IPv4 address). name is read only: it may
+// share the bytes of the caller's string (see [plainNextHop]).
 type nextHop struct {
 	name []byte
 	addr netip.Addr // valid for an IP address
 }
 
+// plainNextHop is the fast path of [parseNextHop] for the common case, a
+// next hop already in normal form: a valid lower-case ASCII host name
+// without A-labels, optionally with one trailing dot. It checks in one pass
+// what parseNextHop checks in several, and its name is s itself (without
+// the dot), not a copy. ok is false for anything else (upper case,
+// brackets, a port, an IP address, a non-ASCII name or an A-label, an
+// invalid name), which parseNextHop then decides. Where ok is true the
+// result is parseNextHop's, byte for byte (TestPlainNextHopAgrees).
+func plainNextHop(s string) (h nextHop, ok bool) {
+	n := len(s)
+	if n > 0 && s[n-1] == '.' {
+		n--
+	}
+	if n == 0 || n > maxName {
+		return h, false
+	}
+	// One pass: each byte is checked against the class table; each label
+	// (at its dot, or at the end) against the rules of validName and for
+	// an A-label.
+	start, last := 0, 0 // of the current and of the last label
+	for i := 0; i <= n; i++ {
+		if i < n {
+			if k := nameClass[s[i]]; k != cDot {
+				if k == cBad { // also upper case, ":", "[", non-ASCII
+					return h, false
+				}
+				continue
+			}
+		}
+		if i == start || i-start > maxLabel || s[start] == '-' || s[i-1] == '-' || strings.HasPrefix(s[start:i], "xn--") {
+			return h, false // an A-label, if valid, is for IDNA to check
+		}
+		start, last = i+1, start
+	}
+	if isNumber(s[last:n]) { // refused, or an IPv4 address
+		return h, false
+	}
+	// Read only (see nextHop), so sharing the string's bytes is safe.
+	return nextHop{name: unsafe.Slice(unsafe.StringData(s), n)}, true
+}
+
 // parseNextHop normalises a next hop into buf (see [Policy.Lookup] for the
 // accepted forms). ok is false when s is not exactly one host name or IP
-// address; the caller must then fail closed.
+// address; the caller must then fail closed. Callers try [plainNextHop]
+// first.
 func parseNextHop(s string, buf *[maxName]byte) (h nextHop, ok bool) {
 	host, bracketed, ok := splitNextHop(s)
 	if !ok {
@@ -226,13 +270,13 @@ func validName(s []byte) bool {
 }
 
 // isNumber reports whether a label is a decimal or "0x" hexadecimal number.
-func isNumber(l []byte) bool {
+func isNumber[T string | []byte](l T) bool {
 	hex := len(l) >= 2 && l[0] == '0' && l[1] == 'x'
 	if hex {
 		l = l[2:]
 	}
-	for _, c := range l {
-		if nameClass[c] != cDigit && !(hex && 'a' <= c && c <= 'f') {
+	for i := 0; i < len(l); i++ {
+		if c := l[i]; nameClass[c] != cDigit && !(hex && 'a' <= c && c <= 'f') {
 			return false
 		}
 	}

@@ -263,8 +263,11 @@ func isASCII(s string) bool {
 // Lookup allocates nothing for ASCII names without A-labels, nor for IP
 // addresses, unless the policy has a regexp: table.
 func (p *Policy) Lookup(nexthop string) Level {
-	var buf [maxName]byte
-	h, ok := parseNextHop(nexthop, &buf)
+	h, ok := plainNextHop(nexthop)
+	if !ok {
+		var buf [maxName]byte // declared here: zeroing it costs the fast path
+		h, ok = parseNextHop(nexthop, &buf)
+	}
 	if !ok {
 		// Postfix: "malformed next-hop destination ... using default
 		// policy 'enforce'".
