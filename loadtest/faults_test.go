@@ -239,7 +239,12 @@ func TestServerFaults(t *testing.T) {
 		{"command line over the line limit", func(t *testing.T, id int) {
 			c := dialRaw(t, addr)
 			c.startTLS()
-			assert.Equal(t, 500, c.cmd("MAIL FROM:<"+strings.Repeat("a", 10_000)+"@example.org> REQUIRETLS"))
+			// go-smtp answers 500 and hangs up with the rest of the line
+			// unread, so the kernel may reset the connection and discard
+			// that reply before the client reads it: 0 (no reply) is the
+			// same refusal, seen from a client that was cut off first.
+			code := c.cmd("MAIL FROM:<" + strings.Repeat("a", 10_000) + "@example.org> REQUIRETLS")
+			assert.True(t, code == 0 || code == 500, "reply %d", code)
 			assert.True(t, c.closedByServer())
 		}},
 		{"DATA line over the line limit", func(t *testing.T, id int) {
