@@ -1,0 +1,60 @@
+package requiretls
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/emersion/go-smtp"
+)
+
+// errDuplicateRcpt is returned by [Conn.Rcpt] on an LMTP session for a
+// recipient already accepted in the transaction.
+var errDuplicateRcpt = errors.New("recipient given twice in one LMTP transaction")
+
+// errNotLMTP is returned by [Conn.LMTPData] on an SMTP session.
+var errNotLMTP = errors.New("requiretls: LMTPData on a session not dialled with Dialer.LMTP")
+
+// LMTPData sends DATA on an LMTP session ([Dialer.LMTP]), copies the
+// message from r and reads the server's reply for each recipient that
+// [Conn.Rcpt] got accepted (RFC 2033 Section 4.2). It returns one entry per
+// such recipient, keyed by the address as given to Rcpt: nil when the
+// server took the message for that recipient, otherwise the reply as an
+// *smtp.SMTPError (bounce that recipient on 5xx, retry it on 4xx).
+//
+// err is not nil when the transaction failed as a whole. When DATA was
+// refused or the message could not be written, the map is nil: no
+// recipient got the message. When the message was sent but a reply did not
+// arrive, each recipient without a reply maps to err: whether it got the
+// message is unknown (retry it, RFC 5321 Section 6.1 prefers a duplicate to
+// a loss). A refusal for some recipients only is not an err.
+func (c *Conn) LMTPData(r io.Reader) (map[string]error, error) {
+	if !c.lmtp {
+		return nil, errNotLMTP
+	}
+	w, err := c.Client.Data()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		return nil, fmt.Errorf("requiretls: LMTP message: %w", err)
+	}
+	ok, err := w.CloseWithLMTPResponse()
+	var refused smtp.LMTPDataError
+	errors.As(err, &refused)
+	if _, only := err.(smtp.LMTPDataError); only {
+		err = nil // refusals for some recipients, the session is fine
+	}
+	out := make(map[string]error, len(c.rcpts))
+	for _, rcpt := range c.rcpts {
+		switch {
+		case ok[rcpt] != nil:
+			out[rcpt] = nil
+		case refused[rcpt] != nil:
+			out[rcpt] = refused[rcpt]
+		default:
+			out[rcpt] = err
+		}
+	}
+	return out, err
+}
