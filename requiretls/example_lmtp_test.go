@@ -47,9 +47,11 @@ func ExampleDialer_lmtp() {
 	if err != nil && replies == nil {
 		log.Fatal(err) // nobody got it: try again later
 	}
-	for rcpt, err := range replies {
-		if err != nil {
-			log.Printf("%s: %v", rcpt, err) // 5xx: bounce this recipient, else retry it
+	for rcpt, reply := range replies {
+		if reply.Err != nil {
+			log.Printf("%s: %v", rcpt, reply.Err) // 5xx: bounce this recipient, else retry it
+		} else {
+			log.Printf("%s: delivered (250 %s)", rcpt, reply.Text)
 		}
 	}
 	conn.Quit()

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/textproto"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -115,7 +117,7 @@ func tcpLMTP(t *testing.T, pki *testpki.Localhost) (string, *lmtpStore) {
 
 // deliverLMTP dials addr under a and, when allowed, sends one message to
 // ok@store.test and full@store.test, returning the per-recipient replies.
-func deliverLMTP(t *testing.T, d *Dialer, addr string, a policy.Attempt) (*Conn, map[string]error, error) {
+func deliverLMTP(t *testing.T, d *Dialer, addr string, a policy.Attempt) (*Conn, map[string]LMTPReply, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -135,12 +137,14 @@ func deliverLMTP(t *testing.T, d *Dialer, addr string, a policy.Attempt) (*Conn,
 
 // assertPerRecipient checks that the store delivered to ok@ and refused
 // full@ after DATA, and that the caller can tell which.
-func assertPerRecipient(t *testing.T, replies map[string]error) {
+func assertPerRecipient(t *testing.T, replies map[string]LMTPReply) {
 	t.Helper()
 	require.Len(t, replies, 2)
-	assert.NoError(t, replies["ok@store.test"])
+	assert.NoError(t, replies["ok@store.test"].Err)
+	assert.NotEmpty(t, replies["ok@store.test"].Text, "the 250 reply's text, for the log")
+	assert.Empty(t, replies["full@store.test"].Text)
 	var se *smtp.SMTPError
-	require.ErrorAs(t, replies["full@store.test"], &se)
+	require.ErrorAs(t, replies["full@store.test"].Err, &se)
 	assert.Equal(t, 552, se.Code)
 	assert.Equal(t, smtp.EnhancedCode{5, 2, 2}, se.EnhancedCode)
 }
@@ -265,14 +269,16 @@ func TestDialerLMTPDuplicateRcpt(t *testing.T) {
 	assert.ErrorIs(t, c.Rcpt("ok@store.test", nil), errDuplicateRcpt)
 	replies, err := c.LMTPData(strings.NewReader(body))
 	require.NoError(t, err)
-	assert.Equal(t, map[string]error{"ok@store.test": nil}, replies)
+	assert.Equal(t, []string{"ok@store.test"}, slices.Collect(maps.Keys(replies)))
+	assert.NoError(t, replies["ok@store.test"].Err)
 
 	// A new transaction starts with no recipients.
 	require.NoError(t, c.Mail("a@example.org", nil))
 	require.NoError(t, c.Rcpt("ok@store.test", nil))
 	replies, err = c.LMTPData(strings.NewReader(body))
 	require.NoError(t, err)
-	assert.Equal(t, map[string]error{"ok@store.test": nil}, replies)
+	assert.Equal(t, []string{"ok@store.test"}, slices.Collect(maps.Keys(replies)))
+	assert.NoError(t, replies["ok@store.test"].Err)
 	assert.Len(t, store.snapshot(), 2)
 }
 
@@ -312,8 +318,8 @@ func TestDialerLMTPLostReply(t *testing.T) {
 	replies, err := c.LMTPData(strings.NewReader(body))
 	require.Error(t, err)
 	require.Len(t, replies, 2)
-	assert.NoError(t, replies["one@store.test"])
-	assert.ErrorIs(t, replies["two@store.test"], err)
+	assert.Equal(t, LMTPReply{Text: "2.0.0 delivered"}, replies["one@store.test"])
+	assert.ErrorIs(t, replies["two@store.test"].Err, err)
 }
 
 // TestLMTPDataOnSMTPSession: LMTPData needs an LMTP session; on SMTP it
