@@ -346,3 +346,65 @@ func TestDialerUnixAddress(t *testing.T) {
 	assert.Error(t, err)
 	assert.False(t, dialled)
 }
+
+// FuzzLMTPReplies lets a server answer the end of DATA with arbitrary
+// bytes. LMTPData must not panic, must report exactly the recipients RCPT
+// accepted, and must never report more of them delivered than the bytes
+// hold complete 250 replies: a reply it cannot read is never a success.
+func FuzzLMTPReplies(f *testing.F) {
+	for _, seed := range []string{
+		"250 2.0.0 ok\r\n250 2.0.0 ok\r\n",
+		"250 2.0.0 ok\r\n552 5.2.2 Mailbox full\r\n",
+		"250 2.0.0 ok\r\n",
+		"250-first\r\n250 second\r\n452 4.2.2 over quota\r\n",
+		"354 again\r\n250 ok\r\n",
+		"250 ok",
+		"garbage\r\n",
+		"",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, replies string) {
+		if len(replies) > 4096 {
+			return
+		}
+		client, server := net.Pipe()
+		go func() {
+			defer server.Close()
+			r := textproto.NewReader(bufio.NewReader(server))
+			io.WriteString(server, "220 store.test LMTP\r\n")
+			// LHLO, MAIL, RCPT, RCPT, DATA.
+			for _, reply := range []string{"250 store.test\r\n", "250 ok\r\n", "250 ok\r\n", "250 ok\r\n", "354 go\r\n"} {
+				if _, err := r.ReadLine(); err != nil {
+					return
+				}
+				io.WriteString(server, reply)
+			}
+			if _, err := r.ReadDotBytes(); err != nil {
+				return
+			}
+			io.WriteString(server, replies)
+		}()
+		d := &Dialer{LMTP: true, Timeout: 5 * time.Second, DialContext: func(context.Context, string, string) (net.Conn, error) {
+			return client, nil
+		}}
+		c, err := d.Dial(context.Background(), "127.0.0.1:24", policy.Attempt{Host: "store.test"})
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.Mail("a@example.org", nil))
+		require.NoError(t, c.Rcpt("one@store.test", nil))
+		require.NoError(t, c.Rcpt("two@store.test", nil))
+		got, _ := c.LMTPData(strings.NewReader(body))
+		require.Len(t, got, 2)
+		delivered := 0
+		for _, reply := range got {
+			if reply.Err == nil {
+				delivered++
+			}
+		}
+		// Lines that begin with 250; go-smtp (net/textproto) also takes a
+		// last line that the connection cut before its CRLF.
+		lines250 := strings.Count("\n"+replies, "\n250")
+		assert.LessOrEqual(t, delivered, lines250, "replies %q", replies)
+	})
+}
