@@ -12,6 +12,10 @@ import (
 // recipient already accepted in the transaction.
 var errDuplicateRcpt = errors.New("recipient given twice in one LMTP transaction")
 
+// errNoReply is the [LMTPReply.Err] of a recipient that Conn.Rcpt accepted
+// but go-smtp read no reply for.
+var errNoReply = errors.New("no LMTP reply for the recipient")
+
 // errNotLMTP is returned by [Conn.LMTPData] on an SMTP session.
 var errNotLMTP = errors.New("requiretls: LMTPData on a session not dialled with Dialer.LMTP")
 
@@ -62,8 +66,12 @@ func (c *Conn) LMTPData(r io.Reader) (map[string]LMTPReply, error) {
 			out[rcpt] = LMTPReply{Text: ok[rcpt].StatusText}
 		case refused[rcpt] != nil:
 			out[rcpt] = LMTPReply{Err: refused[rcpt]}
-		default:
+		case err != nil:
 			out[rcpt] = LMTPReply{Err: err}
+		default:
+			// go-smtp read no reply for it: the transaction was changed on
+			// Client behind Conn's back. Not a success.
+			out[rcpt] = LMTPReply{Err: fmt.Errorf("requiretls: %w: %q", errNoReply, rcpt)}
 		}
 	}
 	return out, err

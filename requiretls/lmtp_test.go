@@ -408,3 +408,24 @@ func FuzzLMTPReplies(f *testing.F) {
 		assert.LessOrEqual(t, delivered, lines250, "replies %q", replies)
 	})
 }
+
+// TestLMTPDataNoReplyIsNoSuccess: a recipient LMTPData has no reply for
+// (here because the caller reset the transaction on Client, behind Conn's
+// back) is reported with an error, never as delivered.
+func TestLMTPDataNoReplyIsNoSuccess(t *testing.T) {
+	addr, _ := unixLMTP(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := (&Dialer{LMTP: true}).Dial(ctx, addr, policy.Attempt{Host: "store.test"})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Mail("a@example.org", nil))
+	require.NoError(t, c.Rcpt("gone@store.test", nil))
+	require.NoError(t, c.Client.Reset())
+	require.NoError(t, c.Client.Mail("a@example.org", nil))
+	require.NoError(t, c.Rcpt("ok@store.test", nil))
+	replies, err := c.LMTPData(strings.NewReader(body))
+	require.NoError(t, err)
+	assert.NoError(t, replies["ok@store.test"].Err)
+	assert.ErrorIs(t, replies["gone@store.test"].Err, errNoReply)
+}
