@@ -126,13 +126,33 @@ type Dialer struct {
 	// instead of with STARTTLS. Its first EHLO counts as the post-TLS one
 	// (checklist E22).
 	ImplicitTLS bool
+	// LMTP speaks LMTP (RFC 2033) instead of SMTP, to deliver to a message
+	// store or a content filter: LHLO takes the place of EHLO (there is no
+	// HELO fallback), and after DATA the server replies once for each
+	// recipient: send the message with [Conn.LMTPData] to get those
+	// replies. Everything else, STARTTLS and the staged REQUIRETLS policy
+	// included, is as for SMTP.
+	//
+	// LMTP is often spoken over a UNIX-domain socket: give Dial an address
+	// "unix:/path/to/socket". Such a socket usually offers no STARTTLS,
+	// and the Dialer does not take the socket for a secure channel: a
+	// Required message under [policy.Enforce] is refused there (5.7.10
+	// before connecting unless Attempt.Auth can authenticate the server,
+	// 5.7.30 when STARTTLS is not offered). To deliver to a local store
+	// that cannot do TLS, choose the level for it, as Postfix does with
+	// lmtp_requiretls_policy (default opportunistic, looked up with the
+	// key $myhostname for a UNIX-domain socket): under
+	// [policy.Opportunistic] the message goes without REQUIRETLS, logged
+	// "requiretls:none" and with RET=HDRS.
+	LMTP bool
 	// Timeout bounds each step of Dial: connecting (unless DialContext is
 	// set), the greeting, each EHLO, STARTTLS and the TLS handshake. If
 	// zero, 5 minutes (RFC 5321 Section 4.5.3.2). The context passed to
 	// Dial bounds the whole; neither applies once Dial has returned.
 	Timeout time.Duration
 	// DialContext opens the connection to the address given to Dial, as
-	// net.Dialer.DialContext does ("tcp" and "host:port"): set it to choose
+	// net.Dialer.DialContext does ("tcp" and "host:port", or "unix" and the
+	// socket's path for an address "unix:/path"): set it to choose
 	// the source address, go through a proxy, or count connections. If nil,
 	// a net.Dialer with Timeout is used.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -172,8 +192,12 @@ type Conn struct {
 	// or if there was no TLS. See tlsstatus.ClassifyTLSError for logging it.
 	CertErr error
 	// EHLO is the reply to the first EHLO, TLSEHLO to the one after TLS
-	// (nil without TLS), line by line without reply codes.
+	// (nil without TLS), line by line without reply codes. On an LMTP
+	// session they are the replies to LHLO.
 	EHLO, TLSEHLO []string
+
+	lmtp  bool     // the session speaks LMTP ([Dialer.LMTP])
+	rcpts []string // the recipients RCPT accepted in this transaction, on an LMTP session
 }
 
 // TLSConnectionState returns the state of the TLS session and true, or
@@ -186,14 +210,27 @@ func (c *Conn) TLSConnectionState() (tls.ConnectionState, bool) {
 	return *c.TLS, true
 }
 
-// Rcpt sends RCPT TO for one recipient, as smtp.Client.Rcpt does.
+// Rcpt sends RCPT TO for one recipient, as smtp.Client.Rcpt does. On an
+// LMTP session it refuses, sending nothing, a recipient given twice in one
+// transaction: the server's two replies after DATA could not be told apart
+// (RFC 2033 Section 4.2 pairs them with RCPT commands by order only).
 func (c *Conn) Rcpt(to string, opts *smtp.RcptOptions) error {
-	return c.Client.Rcpt(to, opts)
+	if c.lmtp && slices.Contains(c.rcpts, to) {
+		return fmt.Errorf("requiretls: %w: %q", errDuplicateRcpt, to)
+	}
+	if err := c.Client.Rcpt(to, opts); err != nil {
+		return err
+	}
+	if c.lmtp {
+		c.rcpts = append(c.rcpts, to)
+	}
+	return nil
 }
 
 // Data sends DATA and returns a writer for the message, as
 // smtp.Client.Data does: close it to end the message and get the server's
-// reply.
+// reply. On an LMTP session, Close returns an error when the server refused
+// the message for any recipient; use [Conn.LMTPData] to learn which.
 func (c *Conn) Data() (*smtp.DataCommand, error) {
 	return c.Client.Data()
 }
@@ -246,7 +283,11 @@ func (c *Conn) Mail(from string, opts *smtp.MailOptions) error {
 	if c.Decision.RetHdrs {
 		o.Return = smtp.DSNReturnHeaders
 	}
-	return c.Client.Mail(from, &o)
+	if err := c.Client.Mail(from, &o); err != nil {
+		return err
+	}
+	c.rcpts = nil // a new transaction (go-smtp forgets its recipients too)
+	return nil
 }
 
 // Field returns the tls= log field of this session, e.g. "verify/requiretls"
@@ -326,7 +367,8 @@ func (e *PolicyError) Field() tlsstatus.Field {
 	return policy.Field(e.Attempt, e.Decision)
 }
 
-// Dial connects to addr ("host:port") and runs the session up to MAIL FROM,
+// Dial connects to addr ("host:port", or "unix:/path" for a UNIX-domain
+// socket, see [Dialer.LMTP]) and runs the session up to MAIL FROM,
 // evaluating a at each stage; a.Stage and the facts of later stages are
 // filled in by Dial. a.Host is the MX host name the certificate must carry
 // (see [Dialer.TLSConfig]); addr is where to connect, usually one of its IP
@@ -373,8 +415,9 @@ func (d *Dialer) dial(ctx context.Context, addr string, a policy.Attempt) (*Conn
 	if refused != nil {
 		return nil, refused
 	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return nil, fmt.Errorf("requiretls: %w", err)
+	network, addr, err := splitAddr(addr)
+	if err != nil {
+		return nil, err
 	}
 	if strings.ContainsAny(d.LocalName, "\r\n") {
 		// It would end the EHLO command line and start another.
@@ -384,7 +427,7 @@ func (d *Dialer) dial(ctx context.Context, addr string, a policy.Attempt) (*Conn
 	if dial == nil {
 		dial = (&net.Dialer{Timeout: d.timeout()}).DialContext
 	}
-	raw, err := dial(ctx, "tcp", addr)
+	raw, err := dial(ctx, network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("requiretls: connect: %w", err)
 	}
@@ -414,6 +457,22 @@ func ctxErr(ctx context.Context) error {
 		return context.DeadlineExceeded
 	}
 	return nil
+}
+
+// splitAddr returns the network and address to dial for addr: "unix" and
+// the path for "unix:/path", otherwise "tcp" and addr, which must be
+// "host:port".
+func splitAddr(addr string) (network, address string, err error) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if path == "" {
+			return "", "", errors.New("requiretls: empty UNIX-domain socket path")
+		}
+		return "unix", path, nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return "", "", fmt.Errorf("requiretls: %w", err)
+	}
+	return "tcp", addr, nil
 }
 
 func isFinal(a policy.Action) bool {
@@ -721,15 +780,17 @@ func (s *dialSession) newText() {
 	s.text = textproto.NewConn(s.lim)
 }
 
-// hello sends EHLO, and HELO if EHLO is refused (no extensions then).
+// hello sends EHLO, and HELO if EHLO is refused (no extensions then); on
+// an LMTP session LHLO, which has no fallback (RFC 2033 Section 4.1).
 func (s *dialSession) hello() ([]string, error) {
 	name := helloName(s.d.LocalName)
-	code, msg, err := s.exchange("EHLO "+name, 250)
+	verb := s.d.helloVerb()
+	code, msg, err := s.exchange(verb+" "+name, 250)
 	if err == nil {
 		return strings.Split(msg, "\n"), nil
 	}
-	if code != 500 && code != 502 {
-		return nil, fmt.Errorf("requiretls: EHLO: %w", err)
+	if s.d.LMTP || code != 500 && code != 502 {
+		return nil, fmt.Errorf("requiretls: %s: %w", verb, err)
 	}
 	if _, _, err := s.exchange("HELO "+name, 250); err != nil {
 		return nil, fmt.Errorf("requiretls: HELO: %w", err)
@@ -821,17 +882,20 @@ func (s *dialSession) handOver(dec policy.Decision) (*Conn, error) {
 	greeted := &replayConn{
 		Conn:    s.conn,
 		pending: []byte("220 go-requiretls session resumed\r\n"),
-		hello:   "EHLO " + name + "\r\n",
+		hello:   s.d.helloVerb() + " " + name + "\r\n",
 		reply:   canonicalEHLO(lines),
 	}
 	c := smtp.NewClient(greeted)
+	if s.d.LMTP {
+		c = smtp.NewClientLMTP(greeted)
+	}
 	if err := c.Hello(name); err != nil {
-		return nil, fmt.Errorf("requiretls: EHLO: %w", err)
+		return nil, fmt.Errorf("requiretls: %s: %w", s.d.helloVerb(), err)
 	}
 	s.conn.SetDeadline(time.Time{})
 	return &Conn{
 		Client: c, Decision: dec, Attempt: s.a, TLS: s.tls, CertErr: s.certErr,
-		EHLO: s.ehlo, TLSEHLO: s.tlsEHLO,
+		EHLO: s.ehlo, TLSEHLO: s.tlsEHLO, lmtp: s.d.LMTP,
 	}, nil
 }
 
@@ -859,6 +923,14 @@ func canonicalEHLO(lines []string) []byte {
 		b.WriteString("250" + sep + line + "\r\n")
 	}
 	return []byte(b.String())
+}
+
+// helloVerb is the greeting command: EHLO, or LHLO for LMTP.
+func (d *Dialer) helloVerb() string {
+	if d.LMTP {
+		return "LHLO"
+	}
+	return "EHLO"
 }
 
 func helloName(n string) string {

@@ -10,7 +10,7 @@
 //	relay -nexthop HOST:PORT -bounce-dir DIR [-policy POLICY] [-tls-level verify|may|none]
 //	      [-tlsa FILE] [-mta-sts FILE [-mta-sts-testing]]
 //	      [-cafile FILE] [-servername NAME] [-listen ADDR] [-cert FILE -key FILE]
-//	      [-implicit-tls] [-hostname NAME] [-timeout D]
+//	      [-implicit-tls] [-hostname NAME] [-timeout D] [-lmtp]
 //
 // # Delivery is synchronous
 //
@@ -52,6 +52,19 @@
 //   - may: TLS when offered, no certificate check: policy.AuthNone. Under
 //     enforce a REQUIRETLS message then bounces before connecting.
 //   - none: no TLS: policy.AuthNoEncryption.
+//
+// # LMTP
+//
+// -lmtp delivers to the next hop with LMTP (RFC 2033), as Postfix's lmtp(8)
+// delivers to a message store such as Dovecot, under the same staged
+// REQUIRETLS policy; -policy then defaults to Postfix's
+// lmtp_requiretls_policy (policy.DefaultLMTPPolicy, opportunistic).
+// -nexthop may then also be a UNIX-domain socket, "unix:/path": its policy
+// key is -hostname, as Postfix looks up $myhostname for a socket, and so is
+// the name its certificate must carry (unless -servername). A socket that
+// offers no STARTTLS needs -tls-level may or none. The store replies for
+// the one recipient after DATA; a refusal there bounces or defers as at
+// RCPT.
 //
 // # DANE and MTA-STS
 //
@@ -147,6 +160,8 @@ type config struct {
 	implicitTLS                         bool
 
 	nexthop, host, port string
+	socket              string // the path of a UNIX-domain socket next hop, else ""
+	lmtp                bool   // deliver with LMTP (RFC 2033)
 	policy              *policy.Policy
 	tlsLevel            tlsstatus.Name
 	auth                policy.Auth
@@ -169,7 +184,8 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	var c config
 	var policyText, level, cafile, servername, tlsaFile, stsFile string
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
-	fs.StringVar(&c.nexthop, "nexthop", "", "deliver every message to this `host:port` (required)")
+	fs.StringVar(&c.nexthop, "nexthop", "", "deliver every message to this `host:port`, or with -lmtp to unix:/path (required)")
+	fs.BoolVar(&c.lmtp, "lmtp", false, "deliver with LMTP (RFC 2033) instead of SMTP")
 	fs.StringVar(&c.bounceDir, "bounce-dir", "", "write the DSN of each message that cannot be delivered to `dir` (required)")
 	fs.StringVar(&policyText, "policy", policy.DefaultSMTPPolicy, "REQUIRETLS `policy` per next hop, Postfix smtp_requiretls_policy syntax")
 	fs.StringVar(&level, "tls-level", "verify", "TLS security `level` for the next hop: verify, may or none")
@@ -205,11 +221,18 @@ func parseFlags(args []string, stdout io.Writer) (*config, error) {
 	case c.timeout <= 0:
 		return nil, errors.New("-timeout must be positive")
 	}
-	if c.host, c.port, err = net.SplitHostPort(c.nexthop); err != nil {
+	if path, ok := strings.CutPrefix(c.nexthop, "unix:"); ok {
+		if !c.lmtp || path == "" {
+			return nil, fmt.Errorf("-nexthop %q: a UNIX-domain socket needs -lmtp and a path", c.nexthop)
+		}
+		c.socket, c.host = path, c.hostname // Postfix: $myhostname for a socket
+	} else if c.host, c.port, err = net.SplitHostPort(c.nexthop); err != nil {
 		return nil, fmt.Errorf("-nexthop: %w", err)
-	}
-	if n, err := strconv.Atoi(c.port); err != nil || n < 1 || n > 65535 || c.host == "" {
+	} else if n, err := strconv.Atoi(c.port); err != nil || n < 1 || n > 65535 || c.host == "" {
 		return nil, fmt.Errorf("-nexthop %q: want host:port", c.nexthop)
+	}
+	if c.lmtp && !flagSet(fs, "policy") {
+		policyText = policy.DefaultLMTPPolicy
 	}
 	var ok bool
 	c.tlsLevel = tlsstatus.Name(level)
@@ -326,7 +349,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	r.logf("relay/master", "certificate for %s, SHA-256 fingerprint %s", cert.Leaf.Subject.CommonName, pki.Fingerprint(cert))
-	r.logf("relay/master", "next hop %s, %s, requiretls policy %s", c.nexthop, c.describeTLS(), c.policy.Lookup(c.nexthop))
+	r.logf("relay/master", "next hop %s, %s, requiretls policy %s", c.nexthop, c.describeTLS(), c.policy.Lookup(c.policyKey()))
 
 	srv := requiretls.NewServer(r, &requiretls.ServerOptions{Received: true, Hostname: c.hostname})
 	srv.Domain = c.hostname
@@ -355,6 +378,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return 0
+}
+
+// policyKey is the key of the next hop in -policy: -hostname for a UNIX
+// socket (Postfix's $myhostname), else -nexthop.
+func (c *config) policyKey() string {
+	if c.socket != "" {
+		return c.hostname
+	}
+	return c.nexthop
 }
 
 // describeTLS says how the next hop is to be authenticated, for the log.
@@ -487,7 +519,7 @@ func (r *relay) attempt(ctx context.Context, m *message) result {
 	a := policy.Attempt{
 		Tag:        m.tag,
 		NullSender: m.from == "",
-		Level:      r.policy.Lookup(r.nexthop),
+		Level:      r.policy.Lookup(r.policyKey()),
 		Host:       r.tls.ServerName,
 		Auth:       r.auth,
 		TLSLevel:   r.tlsLevel,
@@ -495,14 +527,17 @@ func (r *relay) attempt(ctx context.Context, m *message) result {
 	// Until a decision is made, both slots are undecided ("verify?/requiretls?").
 	res := result{relay: "none", field: policy.Field(a, policy.Evaluate(a))}
 
-	addrs, err := net.DefaultResolver.LookupHost(ctx, r.host)
-	if err != nil {
-		return res.temporary(smtp.EnhancedCode{4, 4, 3}, "Host or domain name not found: "+err.Error())
+	addr, peer := "unix:"+r.socket, r.host+"["+r.socket+"]" // Postfix's relay= for a socket
+	if r.socket == "" {
+		addrs, err := net.DefaultResolver.LookupHost(ctx, r.host)
+		if err != nil {
+			return res.temporary(smtp.EnhancedCode{4, 4, 3}, "Host or domain name not found: "+err.Error())
+		}
+		addr, peer = net.JoinHostPort(addrs[0], r.port), fmt.Sprintf("%s[%s]:%s", r.host, addrs[0], r.port)
 	}
-	peer := fmt.Sprintf("%s[%s]:%s", r.host, addrs[0], r.port)
-	d := requiretls.Dialer{LocalName: r.hostname, TLSConfig: r.tls, Timeout: r.timeout,
+	d := requiretls.Dialer{LocalName: r.hostname, TLSConfig: r.tls, Timeout: r.timeout, LMTP: r.lmtp,
 		TLSA: r.tlsa, MTASTS: r.sts, MTASTSOptions: &mtasts.Options{Testing: r.stsTesting}}
-	conn, err := d.Dial(ctx, net.JoinHostPort(addrs[0], r.port), a)
+	conn, err := d.Dial(ctx, addr, a)
 	var pe *requiretls.PolicyError
 	switch {
 	case errors.As(err, &pe):
@@ -533,21 +568,38 @@ func (r *relay) attempt(ctx context.Context, m *message) result {
 	if err := conn.Rcpt(m.to, nil); err != nil {
 		return res.failed(err, "RCPT TO")
 	}
-	w, err := conn.Data()
-	if err != nil {
-		return res.failed(err, "DATA")
-	}
-	if _, err := w.Write(m.data); err != nil {
-		return res.failed(err, "end of DATA")
-	}
-	resp, err := w.CloseWithResponse()
-	if err != nil {
-		return res.failed(err, "end of DATA")
+	var text string
+	if r.lmtp {
+		// LMTP: one reply per recipient after DATA (RFC 2033 Section 4.2);
+		// m has one.
+		replies, err := conn.LMTPData(bytes.NewReader(m.data))
+		switch {
+		case replies == nil:
+			return res.failed(err, "DATA")
+		case err != nil:
+			return res.failed(err, "end of DATA")
+		case replies[m.to].Err != nil:
+			return res.failed(replies[m.to].Err, "end of DATA")
+		}
+		text = replies[m.to].Text
+	} else {
+		w, err := conn.Data()
+		if err != nil {
+			return res.failed(err, "DATA")
+		}
+		if _, err := w.Write(m.data); err != nil {
+			return res.failed(err, "end of DATA")
+		}
+		resp, err := w.CloseWithResponse()
+		if err != nil {
+			return res.failed(err, "end of DATA")
+		}
+		text = resp.StatusText
 	}
 	conn.Quit()
 	res.status = tlsstatus.Sent
-	res.reply = &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: resp.StatusText}
-	res.reason = "250 " + oneLine(resp.StatusText)
+	res.reply = &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: text}
+	res.reason = "250 " + oneLine(text)
 	return res
 }
 
@@ -585,7 +637,7 @@ func (r *relay) logDelivery(m *message, res result, start time.Time) {
 	d := tlsstatus.Delivery{
 		Time:    now.Format(time.Stamp),
 		Host:    r.hostname,
-		Program: "relay/smtp",
+		Program: r.program(),
 		PID:     r.pid,
 		QueueID: m.id,
 		To:      m.to,
@@ -598,6 +650,15 @@ func (r *relay) logDelivery(m *message, res result, start time.Time) {
 		Reason:  res.reason,
 	}
 	r.log.Print(d.String())
+}
+
+// program is the delivery agent's name in the log, as Postfix's smtp and
+// lmtp.
+func (r *relay) program() string {
+	if r.lmtp {
+		return "relay/lmtp"
+	}
+	return "relay/smtp"
 }
 
 // bounce writes the DSN for m to the bounce directory. dsn.Compose returns
