@@ -821,6 +821,24 @@ func (s *dialSession) handshake() error {
 
 var errNoServerName = errors.New("requiretls: no host name to verify the certificate against")
 
+// VerifyCertificate checks the server certificate of a TLS session as the
+// [Dialer] does, for delivery code that runs its own SMTP session: the
+// chain the server sent (cs.PeerCertificates, as a handshake with
+// InsecureSkipVerify leaves it) must verify against cfg.RootCAs (the
+// system roots when nil) at cfg.Time, for the MX host name mx, not the
+// address dialled (RFC 8689 Section 4.2.1 authenticates the name; an
+// address literal such as "[192.0.2.1]" is checked as that address). It
+// returns the fact for [policy.Attempt].Cert and, when that is not
+// policy.CertAuthenticated, why: an empty mx, no certificate, an untrusted
+// chain or a name mismatch (an x509.HostnameError) never authenticate.
+func VerifyCertificate(cs tls.ConnectionState, cfg *tls.Config, mx string) (policy.Cert, error) {
+	if cfg == nil {
+		cfg = &tls.Config{}
+	}
+	err := verifyPKIX(cs, cfg, serverName(mx))
+	return certFact(err), err
+}
+
 // verifyPKIX verifies the server's chain against cfg.RootCAs for name.
 func verifyPKIX(cs tls.ConnectionState, cfg *tls.Config, name string) error {
 	if name == "" {

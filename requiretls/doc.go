@@ -71,6 +71,11 @@
 // package policy/mtasts, RFC 8461). Either sets the attempt's Auth and TLS
 // level; neither ever falls back to a weaker check.
 //
+// Delivery code that runs its own session calls [policy.Evaluate] at each
+// stage itself; [VerifyCertificate] gives it the certificate fact the
+// Dialer would have found, with the reason, and [policy.Field] the tls= log
+// field.
+//
 // [CheckMail] is the smaller check for a go-smtp client made by
 // smtp.DialStartTLS or smtp.DialTLS: before Client.Mail with REQUIRETLS, is
 // the session under TLS, was the server's certificate verified in the
