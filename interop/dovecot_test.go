@@ -231,6 +231,20 @@ func TestDovecotLMTP(t *testing.T) {
 	require.NoError(t, err)
 	d := &requiretls.Dialer{LocalName: myhostname, LMTP: true, TLSConfig: clientTLS(t)}
 
+	// enforce: Dovecot does not offer REQUIRETLS, so a Required message
+	// under enforce is refused before MAIL and bounces 5.7.30.
+	enforce := func(t *testing.T, over, addr, subject string) {
+		expect(t, dc.peer(over), fromUs, "enforce",
+			"no MAIL sent (TLS up, certificate verified, REQUIRETLS not in the LHLO reply); bounce 5.7.30; tls=verify/!requiretls:none")
+		a := policy.Attempt{Tag: policy.Required, Level: policy.Enforce, Auth: policy.AuthStaticPKIX, TLSLevel: tlsstatus.Verify, Host: "localhost"}
+		_, _, err := lmtpSend(t, d, addr, a, subject)
+		var pe *requiretls.PolicyError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, policy.Bounce, pe.Decision.Action)
+		assert.ErrorIs(t, err, requiretls.ErrREQUIRETLSRequired)
+		assert.Equal(t, "verify/!requiretls:none", pe.Field().String())
+		assertNotStored(t, dc, subject)
+	}
 	t.Run("unix socket, default lmtp_requiretls_policy", func(t *testing.T) {
 		expect(t, dc.peer("UNIX socket"), fromUs, "opportunistic (Postfix default)",
 			"Required message delivered over STARTTLS without REQUIRETLS; ok saved it, full refused 552 5.2.2 after DATA; tls=may/requiretls:none")
@@ -241,30 +255,8 @@ func TestDovecotLMTP(t *testing.T) {
 		assert.NotNil(t, c.TLS, "Dovecot offers STARTTLS on its socket")
 		assertDovecotReplies(t, dc, replies, "unix-opportunistic")
 	})
-	t.Run("unix socket, enforce", func(t *testing.T) {
-		expect(t, dc.peer("UNIX socket"), fromUs, "enforce",
-			"no MAIL sent (TLS up, certificate verified, REQUIRETLS not in the LHLO reply); bounce 5.7.30; tls=verify/!requiretls:none")
-		a := policy.Attempt{Tag: policy.Required, Level: policy.Enforce, Auth: policy.AuthStaticPKIX, TLSLevel: tlsstatus.Verify, Host: "localhost"}
-		_, _, err := lmtpSend(t, d, dc.unix, a, "unix-enforce")
-		var pe *requiretls.PolicyError
-		require.ErrorAs(t, err, &pe)
-		assert.Equal(t, policy.Bounce, pe.Decision.Action)
-		assert.ErrorIs(t, err, requiretls.ErrREQUIRETLSRequired)
-		assert.Equal(t, "verify/!requiretls:none", pe.Field().String())
-		assertNotStored(t, dc, "unix-enforce")
-	})
-	t.Run("TCP STARTTLS, enforce", func(t *testing.T) {
-		expect(t, dc.peer("TCP, STARTTLS"), fromUs, "enforce",
-			"no MAIL sent (TLS up, certificate verified, REQUIRETLS not in the LHLO reply); bounce 5.7.30; tls=verify/!requiretls:none")
-		a := policy.Attempt{Tag: policy.Required, Level: policy.Enforce, Auth: policy.AuthStaticPKIX, TLSLevel: tlsstatus.Verify, Host: "localhost"}
-		_, _, err := lmtpSend(t, d, dc.tcp, a, "tcp-enforce")
-		var pe *requiretls.PolicyError
-		require.ErrorAs(t, err, &pe)
-		assert.Equal(t, policy.Bounce, pe.Decision.Action)
-		assert.ErrorIs(t, err, requiretls.ErrREQUIRETLSRequired)
-		assert.Equal(t, "verify/!requiretls:none", pe.Field().String())
-		assertNotStored(t, dc, "tcp-enforce")
-	})
+	t.Run("unix socket, enforce", func(t *testing.T) { enforce(t, "UNIX socket", dc.unix, "unix-enforce") })
+	t.Run("TCP STARTTLS, enforce", func(t *testing.T) { enforce(t, "TCP, STARTTLS", dc.tcp, "tcp-enforce") })
 	t.Run("TCP STARTTLS, opportunistic", func(t *testing.T) {
 		expect(t, dc.peer("TCP, STARTTLS"), fromUs, "opportunistic",
 			"Required message delivered over TLS without REQUIRETLS; ok saved it, full refused 552 5.2.2 after DATA; tls=verify/requiretls:none")

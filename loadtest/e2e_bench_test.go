@@ -97,23 +97,7 @@ func sendWrapped(d *requiretls.Dialer, addr string, a policy.Attempt, id int) er
 	if c.Decision.Action != policy.SendRequireTLS {
 		return errors.New("not sent with REQUIRETLS: " + c.Decision.Action.String())
 	}
-	if err := c.Mail("alice@example.org", &smtp.MailOptions{RequireTLS: true}); err != nil {
-		return err
-	}
-	if err := c.Rcpt("bob@example.net", nil); err != nil {
-		return err
-	}
-	w, err := c.Data()
-	if err != nil {
-		return err
-	}
-	if err := message(w, id); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	return c.Quit()
+	return sendOn(c, id)
 }
 
 // sendPlain sends message id with go-smtp alone.
@@ -123,6 +107,19 @@ func sendPlain(addr string, cfg *tls.Config, id int) error {
 		return err
 	}
 	defer c.Close()
+	return sendOn(c, id)
+}
+
+// mailer is what *requiretls.Conn and *smtp.Client have in common.
+type mailer interface {
+	Mail(from string, opts *smtp.MailOptions) error
+	Rcpt(to string, opts *smtp.RcptOptions) error
+	Data() (*smtp.DataCommand, error)
+	Quit() error
+}
+
+// sendOn sends message id with REQUIRETLS on c and quits.
+func sendOn(c mailer, id int) error {
 	if err := c.Mail("alice@example.org", &smtp.MailOptions{RequireTLS: true}); err != nil {
 		return err
 	}

@@ -33,6 +33,15 @@ func with(f func(*policy.Attempt)) policy.Attempt {
 	return a
 }
 
+// failedHandshake is with(f) after a TLS handshake that failed at STARTTLS.
+func failedHandshake(f func(*policy.Attempt)) policy.Attempt {
+	return with(func(a *policy.Attempt) {
+		a.Stage = policy.AfterSTARTTLS
+		a.Handshake = policy.HandshakeFailed
+		f(a)
+	})
+}
+
 func TestTagOf(t *testing.T) {
 	assert.Equal(t, policy.Default, policy.TagOf(false, false))
 	assert.Equal(t, policy.NotRequired, policy.TagOf(false, true), "R24")
@@ -125,7 +134,7 @@ func TestEvaluate(t *testing.T) {
 			policy.Bounce, policy.Code5710, "!requiretls:nostarttls",
 			"Sender requested REQUIRETLS, but host mx.example.com refused to start TLS: 454 4.7.0 TLS not available"},
 		{"R57 handshake failure defers, no plaintext",
-			with(func(a *policy.Attempt) { a.Stage = policy.AfterSTARTTLS; a.Handshake = policy.HandshakeFailed }),
+			failedHandshake(func(*policy.Attempt) {}),
 			policy.Defer, policy.Code475, "requiretls?", "Cannot start TLS: handshake failure"},
 		{"R15 R58 untrusted certificate",
 			with(func(a *policy.Attempt) { a.Stage = policy.AfterSTARTTLS; a.Cert = policy.CertUntrusted }),
@@ -290,33 +299,14 @@ func TestEvaluateFlags(t *testing.T) {
 	assert.True(t, d.CapTLS, "R19 R62 ignore recipient DANE/MTA-STS")
 	assert.False(t, d.RetHdrs)
 
-	d = policy.Evaluate(with(func(a *policy.Attempt) {
-		a.Stage = policy.AfterSTARTTLS
-		a.Handshake = policy.HandshakeFailed
-		a.MoreHosts = true
-	}))
+	d = policy.Evaluate(failedHandshake(func(a *policy.Attempt) { a.MoreHosts = true }))
 	assert.Equal(t, policy.Skip, d.Action)
 	assert.False(t, d.PlaintextFallback, "R57 no plaintext fallback under enforce")
-	d = policy.Evaluate(with(func(a *policy.Attempt) {
-		a.Level = policy.Opportunistic
-		a.TLSLevel = tlsstatus.May
-		a.Stage = policy.AfterSTARTTLS
-		a.Handshake = policy.HandshakeFailed
-	}))
+	d = policy.Evaluate(failedHandshake(func(a *policy.Attempt) { a.Level, a.TLSLevel = policy.Opportunistic, tlsstatus.May }))
 	assert.True(t, d.PlaintextFallback, "opportunistic allows plaintext fallback at level may")
-	d = policy.Evaluate(with(func(a *policy.Attempt) {
-		a.Level = policy.Opportunistic
-		a.TLSLevel = tlsstatus.Encrypt
-		a.Stage = policy.AfterSTARTTLS
-		a.Handshake = policy.HandshakeFailed
-	}))
+	d = policy.Evaluate(failedHandshake(func(a *policy.Attempt) { a.Level, a.TLSLevel = policy.Opportunistic, tlsstatus.Encrypt }))
 	assert.False(t, d.PlaintextFallback, "no plaintext fallback above level may (Postfix PLAINTEXT_FALLBACK_OK)")
-	d = policy.Evaluate(with(func(a *policy.Attempt) {
-		a.Tag = policy.Default
-		a.TLSLevel = tlsstatus.Verify
-		a.Stage = policy.AfterSTARTTLS
-		a.Handshake = policy.HandshakeFailed
-	}))
+	d = policy.Evaluate(failedHandshake(func(a *policy.Attempt) { a.Tag, a.TLSLevel = policy.Default, tlsstatus.Verify }))
 	assert.False(t, d.PlaintextFallback, "no plaintext fallback at level verify, whatever the tag")
 }
 

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/assert"
@@ -74,11 +73,8 @@ func TestConnSendsAMessage(t *testing.T) {
 	pki := newTestPKI(t)
 	p := startPeer(t, pki, true)
 	d := &Dialer{LocalName: "client.test", TLSConfig: pki.ClientConfig()}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := d.Dial(ctx, p.addr, policy.Attempt{Tag: policy.Required, Level: policy.Enforce, Auth: policy.AuthStaticPKIX, TLSLevel: tlsstatus.Verify, Host: "mx.test"})
+	c, err := dialPeer(t, d, p.addr, policy.Attempt{Tag: policy.Required, Level: policy.Enforce, Auth: policy.AuthStaticPKIX, TLSLevel: tlsstatus.Verify, Host: "mx.test"})
 	require.NoError(t, err)
-	defer c.Close()
 
 	cs, ok := c.TLSConnectionState()
 	require.True(t, ok)

@@ -165,18 +165,11 @@ func TestServerFailedDATAThenMail(t *testing.T) {
 func TestServerLMTPBDATReset(t *testing.T) {
 	pki := newTestPKI(t)
 	rec := &lmtpRecorder{}
-	s := NewServer(rec, nil)
-	s.LMTP = true
-	s.Domain = "mx.test"
-	s.TLSConfig = pki.ServerConfig()
-	l, err := tlsListen(pki)
-	require.NoError(t, err)
-	go s.Serve(l)
-	t.Cleanup(func() { s.Close() })
+	addr := startImplicitTLS(t, pki, rec, true)
 
 	const msg = "Subject: chunked\r\n\r\nHello.\r\n"
 	for range 20 {
-		c := dialRaw(t, l.Addr().String(), pki.ClientConfig())
+		c := dialRaw(t, addr, pki.ClientConfig())
 		c.cmd("LHLO client.test")
 		_, before := rec.snapshot()
 		raw := "MAIL FROM:<req@example.org> REQUIRETLS\r\nRCPT TO:<b@example.org>\r\n" + bdat("Subject: chunked\r\n\r\n", false) +

@@ -105,8 +105,19 @@ func startServer(t *testing.T, pki *testpki.Localhost, opts *ServerOptions, impl
 	return l.Addr().String(), rec
 }
 
-func tlsListen(pki *testpki.Localhost) (net.Listener, error) {
-	return tls.Listen("tcp", "127.0.0.1:0", pki.ServerConfig())
+// startImplicitTLS runs be wrapped with no options on a loopback port that
+// speaks TLS from the first byte; lmtp makes it an LMTP server.
+func startImplicitTLS(t *testing.T, pki *testpki.Localhost, be smtp.Backend, lmtp bool) string {
+	t.Helper()
+	s := NewServer(be, nil)
+	s.LMTP = lmtp
+	s.Domain = "mx.test"
+	s.TLSConfig = pki.ServerConfig()
+	l, err := tls.Listen("tcp", "127.0.0.1:0", s.TLSConfig)
+	require.NoError(t, err)
+	go s.Serve(l)
+	t.Cleanup(func() { s.Close() })
+	return l.Addr().String()
 }
 
 // rawClient speaks SMTP line by line so tests can see exact replies.

@@ -203,11 +203,8 @@ func TestDialerLMTPUnixSocket(t *testing.T) {
 	})
 	t.Run("an explicit REQUIRETLS request is refused, not dropped", func(t *testing.T) {
 		addr, store := unixLMTP(t)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		c, err := d.Dial(ctx, addr, policy.Attempt{Tag: policy.Required, Level: policy.Opportunistic, Host: "store.test"})
+		c, err := dialPeer(t, d, addr, policy.Attempt{Tag: policy.Required, Level: policy.Opportunistic, Host: "store.test"})
 		require.NoError(t, err)
-		defer c.Close()
 		err = c.Mail("a@example.org", &smtp.MailOptions{RequireTLS: true})
 		assert.ErrorIs(t, err, ErrEncryptionNeeded, "5.7.10: no TLS on the socket")
 		assert.Empty(t, store.snapshot())
@@ -259,11 +256,8 @@ func TestDialerLMTPPlaintextTCP(t *testing.T) {
 // them ambiguous, so Rcpt refuses it and sends nothing.
 func TestDialerLMTPDuplicateRcpt(t *testing.T) {
 	addr, store := unixLMTP(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := (&Dialer{LMTP: true}).Dial(ctx, addr, policy.Attempt{Host: "store.test"})
+	c, err := dialPeer(t, &Dialer{LMTP: true}, addr, policy.Attempt{Host: "store.test"})
 	require.NoError(t, err)
-	defer c.Close()
 	require.NoError(t, c.Mail("a@example.org", nil))
 	require.NoError(t, c.Rcpt("ok@store.test", nil))
 	assert.ErrorIs(t, c.Rcpt("ok@store.test", nil), errDuplicateRcpt)
@@ -307,11 +301,8 @@ func TestDialerLMTPLostReply(t *testing.T) {
 		}
 		io.WriteString(c, "250 2.0.0 delivered\r\n") // then hang up: no reply for two@
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := (&Dialer{LMTP: true}).Dial(ctx, addr, policy.Attempt{Host: "store.test"})
+	c, err := dialPeer(t, &Dialer{LMTP: true}, addr, policy.Attempt{Host: "store.test"})
 	require.NoError(t, err)
-	defer c.Close()
 	require.NoError(t, c.Mail("a@example.org", nil))
 	require.NoError(t, c.Rcpt("one@store.test", nil))
 	require.NoError(t, c.Rcpt("two@store.test", nil))
@@ -326,11 +317,8 @@ func TestDialerLMTPLostReply(t *testing.T) {
 // sends nothing.
 func TestLMTPDataOnSMTPSession(t *testing.T) {
 	p := startPeer(t, nil, true)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := (&Dialer{}).Dial(ctx, p.addr, policy.Attempt{Host: "mx.test"})
+	c, err := dialPeer(t, &Dialer{}, p.addr, policy.Attempt{Host: "mx.test"})
 	require.NoError(t, err)
-	defer c.Close()
 	_, err = c.LMTPData(strings.NewReader(body))
 	assert.ErrorIs(t, err, errNotLMTP)
 }
@@ -414,11 +402,8 @@ func FuzzLMTPReplies(f *testing.F) {
 // back) is reported with an error, never as delivered.
 func TestLMTPDataNoReplyIsNoSuccess(t *testing.T) {
 	addr, _ := unixLMTP(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := (&Dialer{LMTP: true}).Dial(ctx, addr, policy.Attempt{Host: "store.test"})
+	c, err := dialPeer(t, &Dialer{LMTP: true}, addr, policy.Attempt{Host: "store.test"})
 	require.NoError(t, err)
-	defer c.Close()
 	require.NoError(t, c.Mail("a@example.org", nil))
 	require.NoError(t, c.Rcpt("gone@store.test", nil))
 	require.NoError(t, c.Client.Reset())

@@ -89,26 +89,14 @@ func FuzzParseRequestTable(f *testing.F) {
 	})
 }
 
-// idRecorder adds AUTH PLAIN and AuthIdentity to the recorder.
+// idRecorder is authRecorder (server_test.go) whose sessions also report
+// the AuthIdentity of a successful AUTH.
 type idRecorder struct{ recorder }
 
-type idSession struct {
-	*recSession
-	user string
-}
+type idSession struct{ *authSession_ }
 
 func (r *idRecorder) NewSession(*smtp.Conn) (smtp.Session, error) {
-	return &idSession{recSession: &recSession{r: &r.recorder}}, nil
-}
-func (s *idSession) AuthMechanisms() []string { return []string{sasl.Plain} }
-func (s *idSession) Auth(string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(_, user, pass string) error {
-		if pass != "secret" {
-			return smtp.ErrAuthFailed
-		}
-		s.user = user
-		return nil
-	}), nil
+	return &idSession{&authSession_{recSession: &recSession{r: &r.recorder}}}, nil
 }
 func (s *idSession) AuthIdentity() string { return s.user }
 

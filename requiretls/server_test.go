@@ -168,15 +168,9 @@ func (s *authSession_) Auth(string) (sasl.Server, error) {
 func TestServerKeepsAUTH(t *testing.T) {
 	pki := newTestPKI(t)
 	rec := &authRecorder{}
-	s := NewServer(rec, nil)
-	s.Domain = "mx.test"
-	s.TLSConfig = pki.ServerConfig()
-	l, err := tlsListen(pki)
-	require.NoError(t, err)
-	go s.Serve(l)
-	t.Cleanup(func() { s.Close() })
+	addr := startImplicitTLS(t, pki, rec, false)
 
-	c, err := smtp.DialTLS(l.Addr().String(), pki.ClientConfig())
+	c, err := smtp.DialTLS(addr, pki.ClientConfig())
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, c.Auth(sasl.NewPlainClient("", "user", "secret")))
@@ -189,16 +183,9 @@ func TestServerKeepsAUTH(t *testing.T) {
 func TestServerKeepsLMTP(t *testing.T) {
 	pki := newTestPKI(t)
 	rec := &lmtpRecorder{}
-	s := NewServer(rec, nil)
-	s.LMTP = true
-	s.Domain = "mx.test"
-	s.TLSConfig = pki.ServerConfig()
-	l, err := tlsListen(pki)
-	require.NoError(t, err)
-	go s.Serve(l)
-	t.Cleanup(func() { s.Close() })
+	addr := startImplicitTLS(t, pki, rec, true)
 
-	c := dialRaw(t, l.Addr().String(), pki.ClientConfig())
+	c := dialRaw(t, addr, pki.ClientConfig())
 	_, lines := c.cmd("LHLO client.test")
 	assert.True(t, Offered(lines, true), "R10: LMTP announces it too")
 	code, _ := c.cmd("MAIL FROM:<a@example.org> REQUIRETLS")

@@ -128,6 +128,13 @@ type scripted struct {
 
 func (s *scripted) start(t *testing.T, cert tls.Certificate) string {
 	t.Helper()
+	return acceptLoop(t, func(c net.Conn) { s.serve(c, cert) })
+}
+
+// acceptLoop listens on a loopback port until the test ends and runs serve
+// on each connection in its own goroutine.
+func acceptLoop(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })
@@ -137,7 +144,7 @@ func (s *scripted) start(t *testing.T, cert tls.Certificate) string {
 			if err != nil {
 				return
 			}
-			go s.serve(c, cert)
+			go serve(c)
 		}
 	}()
 	return l.Addr().String()
@@ -343,28 +350,16 @@ func TestConformanceUnreachable(t *testing.T) {
 // that never ends.
 func endlessEHLO(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { l.Close() })
-	go func() {
+	return acceptLoop(t, func(c net.Conn) {
+		defer c.Close()
+		c.Write([]byte("220 endless.test\r\n"))
+		bufio.NewReader(c).ReadString('\n')
+		c.Write([]byte("250-endless.test\r\n"))
+		line := []byte("250-" + strings.Repeat("X", 1000) + "\r\n")
 		for {
-			c, err := l.Accept()
-			if err != nil {
+			if _, err := c.Write(line); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				c.Write([]byte("220 endless.test\r\n"))
-				bufio.NewReader(c).ReadString('\n')
-				c.Write([]byte("250-endless.test\r\n"))
-				line := []byte("250-" + strings.Repeat("X", 1000) + "\r\n")
-				for {
-					if _, err := c.Write(line); err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return l.Addr().String()
+	})
 }
