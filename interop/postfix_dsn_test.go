@@ -5,6 +5,7 @@ package interop
 import (
 	"bufio"
 	"bytes"
+	"github.com/requiretls/go-requiretls/internal/ciskip"
 	"io"
 	"os"
 	"os/exec"
@@ -29,7 +30,7 @@ import (
 func postfixEnv(t *testing.T, keys ...string) map[string]string {
 	t.Helper()
 	if _, err := os.Stat(postfixDir); err != nil {
-		t.Skipf("Postfix cases skipped: %s not found", postfixDir)
+		ciskip.Skip(t, "Postfix cases skipped: "+postfixDir+" not found")
 	}
 	env := map[string]string{}
 	for _, k := range append(keys, "INTEROP_POSTFIX_LOG", "INTEROP_POSTFIX_CONFIG", "INTEROP_POSTFIX_SBIN") {

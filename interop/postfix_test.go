@@ -4,6 +4,7 @@ package interop
 
 import (
 	"fmt"
+	"github.com/requiretls/go-requiretls/internal/ciskip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -228,7 +229,7 @@ func assertNoMail(t *testing.T, s postfixSession, tlsUp bool) {
 // Every case is checked on what Postfix itself replied, logged or queued.
 func TestPostfix(t *testing.T) {
 	if _, err := os.Stat(postfixDir); err != nil {
-		t.Skipf("Postfix cases skipped: %s not found", postfixDir)
+		ciskip.Skip(t, "Postfix cases skipped: "+postfixDir+" not found")
 	}
 	t.Run("baseline", postfixBaseline)
 	t.Run("probe", postfixProbe)

@@ -2,6 +2,7 @@ package requiretls
 
 import (
 	"errors"
+	"github.com/requiretls/go-requiretls/internal/ciskip"
 	"io"
 	"log"
 	"net"
@@ -112,7 +113,7 @@ func startRequestServer(t *testing.T, pki *testpki.Localhost, be smtp.Backend, o
 	s.ErrorLog = log.New(io.Discard, "", 0)
 	l, err := net.Listen("tcp", laddr)
 	if err != nil && strings.HasPrefix(laddr, "[::1]") {
-		t.Skip("no IPv6 loopback:", err)
+		ciskip.Skip(t, "no IPv6 loopback: "+err.Error())
 	}
 	require.NoError(t, err)
 	go s.Serve(l)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/requiretls/go-requiretls/internal/ciskip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,7 +54,7 @@ type inputs struct {
 // has the caller's inputs in scope.
 func TestREADMESnippetsCompile(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds a package with the go command")
+		ciskip.Skip(t, "builds a package with the go command")
 	}
 	readme, err := os.ReadFile("../../README.md")
 	require.NoError(t, err)
