@@ -254,7 +254,7 @@ func (c *Conn) Close() error {
 // for REQUIRETLS or nothing: unless the decision is SendRequireTLS, Mail
 // sends nothing and returns an error wrapping [ErrEncryptionNeeded]
 // (5.7.10: no TLS, or the server not authenticated) or
-// [ErrREQUIRETLSRequired] (5.7.30: no REQUIRETLS after TLS, or a session
+// [ErrSupportRequired] (5.7.30: no REQUIRETLS after TLS, or a session
 // dialled for a message that was not tagged Required), as
 // RFC 8689 Section 4.2.1 has it. This is so also for a Required message that
 // the level let go without REQUIRETLS (a downgrade): to accept the
@@ -272,7 +272,7 @@ func (c *Conn) Mail(from string, opts *smtp.MailOptions) error {
 		if err := refusal(c.TLS, c.CertErr, Offered(c.TLSEHLO, c.TLS != nil)); err != nil {
 			return err
 		}
-		return fmt.Errorf("requiretls: session dialled for a %s message, decided %s: %w", c.Attempt.Tag, c.Decision.Action, ErrREQUIRETLSRequired)
+		return fmt.Errorf("requiretls: session dialled for a %s message, decided %s: %w", c.Attempt.Tag, c.Decision.Action, ErrSupportRequired)
 	}
 	if granted && c.TLS == nil {
 		// Evaluate never decides so; this guards the invariant (RFC 8689
@@ -297,7 +297,7 @@ func (c *Conn) Field() tlsstatus.Field {
 }
 
 // PolicyError is returned by [Dialer.Dial] when the policy decided to skip
-// this host, bounce or defer the message. It wraps [ErrREQUIRETLSRequired]
+// this host, bounce or defer the message. It wraps [ErrSupportRequired]
 // for 5.7.30 and [ErrEncryptionNeeded] for 5.7.10, and the network or TLS
 // error that led to the decision, if any, for errors.Is.
 //
@@ -326,7 +326,7 @@ func (e *PolicyError) Unwrap() []error {
 	var errs []error
 	switch e.Decision.Code {
 	case policy.Code5730:
-		errs = append(errs, ErrREQUIRETLSRequired)
+		errs = append(errs, ErrSupportRequired)
 	case policy.Code5710:
 		errs = append(errs, ErrEncryptionNeeded)
 	}

@@ -108,7 +108,7 @@ func TestDialer(t *testing.T) {
 		var pe *PolicyError
 		require.ErrorAs(t, err, &pe)
 		assert.Equal(t, policy.Bounce, pe.Decision.Action)
-		assert.ErrorIs(t, err, ErrREQUIRETLSRequired)
+		assert.ErrorIs(t, err, ErrSupportRequired)
 		assert.Equal(t, "verify/!requiretls:none", pe.Field().String())
 		assert.Equal(t, "Sender requested REQUIRETLS, but no server was found that supports REQUIRETLS. The last attempted server was mx.test", pe.Decision.Reason())
 		assert.Equal(t, 550, pe.Reply().Code)

@@ -138,7 +138,7 @@ func ExamplePolicyError() {
 		fmt.Println(se.Code, se.EnhancedCode)
 		fmt.Println(se.Message)
 	}
-	fmt.Println(errors.Is(err, requiretls.ErrEncryptionNeeded), errors.Is(err, requiretls.ErrREQUIRETLSRequired))
+	fmt.Println(errors.Is(err, requiretls.ErrEncryptionNeeded), errors.Is(err, requiretls.ErrSupportRequired))
 	// Output:
 	// 523 [5 7 10]
 	// Sender requested REQUIRETLS, but my configured TLS security level 'encrypt' disables certificate matching. The last attempted server was mx.example.net

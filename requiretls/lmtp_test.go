@@ -185,7 +185,7 @@ func TestDialerLMTPUnixSocket(t *testing.T) {
 		var pe *PolicyError
 		require.ErrorAs(t, err, &pe)
 		assert.Equal(t, policy.Bounce, pe.Decision.Action)
-		assert.ErrorIs(t, err, ErrREQUIRETLSRequired)
+		assert.ErrorIs(t, err, ErrSupportRequired)
 		assert.Equal(t, "may?/!requiretls:nostarttls", pe.Field().String())
 		assert.Empty(t, store.snapshot())
 	})
@@ -243,7 +243,7 @@ func TestDialerLMTPPlaintextTCP(t *testing.T) {
 	_, _, err := deliverLMTP(t, d, addr, a)
 	var pe *PolicyError
 	require.ErrorAs(t, err, &pe)
-	assert.ErrorIs(t, err, ErrREQUIRETLSRequired)
+	assert.ErrorIs(t, err, ErrSupportRequired)
 	var se *smtp.SMTPError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, smtp.EnhancedCode{5, 7, 30}, se.EnhancedCode)

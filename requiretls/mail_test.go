@@ -143,8 +143,8 @@ func TestReplyFor(t *testing.T) {
 
 // R54, R9: the reply codes RFC 8689 names, as go-smtp values.
 func TestCodesR54(t *testing.T) {
-	assert.Equal(t, 550, ErrREQUIRETLSRequired.Code)
-	assert.Equal(t, smtp.EnhancedCode{5, 7, 30}, ErrREQUIRETLSRequired.EnhancedCode)
+	assert.Equal(t, 550, ErrSupportRequired.Code)
+	assert.Equal(t, smtp.EnhancedCode{5, 7, 30}, ErrSupportRequired.EnhancedCode)
 	assert.Equal(t, 523, ErrEncryptionNeeded.Code)
 	assert.Equal(t, smtp.EnhancedCode{5, 7, 10}, ErrEncryptionNeeded.EnhancedCode)
 	assert.Equal(t, "Require TLS", ExtensionName) // R4
