@@ -325,9 +325,9 @@ func (e *PolicyError) Error() string {
 func (e *PolicyError) Unwrap() []error {
 	var errs []error
 	switch e.Decision.Code {
-	case policy.Code5730:
+	case policy.CodeSupportRequired:
 		errs = append(errs, ErrSupportRequired)
-	case policy.Code5710:
+	case policy.CodeEncryptionNeeded:
 		errs = append(errs, ErrEncryptionNeeded)
 	}
 	if e.Err != nil {
@@ -353,9 +353,9 @@ func (e *PolicyError) As(target any) bool {
 func (e *PolicyError) Reply() *smtp.SMTPError {
 	code := 550
 	switch e.Decision.Code {
-	case policy.Code5710:
+	case policy.CodeEncryptionNeeded:
 		code = 523
-	case policy.Code4710, policy.Code475, policy.Code474:
+	case policy.CodePolicyError, policy.CodeCryptoFailure, policy.CodeSecurityNotSupported:
 		code = 451
 	}
 	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(e.Decision.Code.Enhanced()), Message: e.Decision.Reason()}

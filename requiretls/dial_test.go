@@ -138,7 +138,7 @@ func TestDialer(t *testing.T) {
 		_, err := deliver(t, d, plaintext, required(policy.Enforce))
 		var pe *PolicyError
 		require.ErrorAs(t, err, &pe)
-		assert.Equal(t, policy.Code5730, pe.Decision.Code, "E18: Postfix uses 5.7.30 here")
+		assert.Equal(t, policy.CodeSupportRequired, pe.Decision.Code, "E18: Postfix uses 5.7.30 here")
 		assert.Equal(t, "!verify/!requiretls:nostarttls", pe.Field().String(), "Postfix: the TLS level was violated too")
 	})
 	t.Run("opportunistic without STARTTLS: delivered, requiretls:none", func(t *testing.T) {
@@ -177,7 +177,7 @@ func TestDialer(t *testing.T) {
 		var pe *PolicyError
 		require.ErrorAs(t, err, &pe)
 		assert.Equal(t, policy.Defer, pe.Decision.Action)
-		assert.Equal(t, policy.Code475, pe.Decision.Code)
+		assert.Equal(t, policy.CodeCryptoFailure, pe.Decision.Code)
 		assert.Equal(t, "Server certificate not verified", pe.Decision.Reason())
 		assert.Equal(t, "!verify/requiretls:nocertmatch", pe.Field().String())
 		assert.Equal(t, 451, pe.Reply().Code)
@@ -188,7 +188,7 @@ func TestDialer(t *testing.T) {
 		_, err := deliver(t, d, plaintext, policy.Attempt{Auth: policy.AuthStaticPKIX, TLSLevel: tlsstatus.Verify, Host: "mx.test"})
 		var pe *PolicyError
 		require.ErrorAs(t, err, &pe)
-		assert.Equal(t, policy.Code474, pe.Decision.Code)
+		assert.Equal(t, policy.CodeSecurityNotSupported, pe.Decision.Code)
 		assert.Equal(t, "TLS is required, but was not offered by host mx.test", pe.Decision.Reason())
 		assert.Equal(t, "!verify", pe.Field().String())
 		assert.Len(t, mustMessages(plaintext), before, "nothing was sent")
