@@ -322,7 +322,7 @@ func TestParseMailDuplicateAmongMany(t *testing.T) {
 	require.ErrorAs(t, err, &pe)
 	assert.ErrorIs(t, err, ErrDuplicate)
 	assert.Equal(t, len(line)+1, pe.Offset)
-	assert.Equal(t, strconv.Quote(strings.ToUpper(kw)), pe.Detail)
+	assert.Equal(t, strconv.Quote(strings.ToUpper(kw)), pe.Msg)
 	m, err := ParseMail(line)
 	require.NoError(t, err)
 	assert.Len(t, m.Params, 100)
