@@ -67,7 +67,7 @@ func FuzzScan(f *testing.F) {
 			}
 			return
 		}
-		if facts.TLSRequiredNo && (facts.TLSRequired == 0 || facts.Malformed != nil && facts.TLSRequired == len(facts.Malformed)) {
+		if facts.TLSRequiredNo && (facts.TLSRequiredFields == 0 || facts.Malformed != nil && facts.TLSRequiredFields == len(facts.Malformed)) {
 			t.Fatalf("relaxed without a valid field: %+v", facts)
 		}
 		if len(facts.Malformed) > MaxMalformed {
@@ -75,7 +75,7 @@ func FuzzScan(f *testing.F) {
 		}
 		if end >= 0 {
 			again, _, _ := Scan(msg[:end])
-			if again.TLSRequiredNo != facts.TLSRequiredNo || again.TLSRequired != facts.TLSRequired ||
+			if again.TLSRequiredNo != facts.TLSRequiredNo || again.TLSRequiredFields != facts.TLSRequiredFields ||
 				again.RequireTLSESMTP != facts.RequireTLSESMTP {
 				t.Fatalf("header section alone: %+v, whole: %+v", again, facts)
 			}
@@ -85,7 +85,7 @@ func FuzzScan(f *testing.F) {
 			return
 		}
 		got := Inspect(h)
-		if got.TLSRequiredNo != facts.TLSRequiredNo || got.TLSRequired != facts.TLSRequired ||
+		if got.TLSRequiredNo != facts.TLSRequiredNo || got.TLSRequiredFields != facts.TLSRequiredFields ||
 			got.RequireTLSESMTP != facts.RequireTLSESMTP || len(got.Malformed) != len(facts.Malformed) {
 			t.Fatalf("Inspect %+v, Scan %+v", got, facts)
 		}

@@ -34,22 +34,23 @@ const (
 
 // Facts is what the top-level header says about TLS requirements.
 //
-// Several TLS-Required fields break RFC 8689 Section 3 ("MUST NOT appear more
-// than once") and the RFC says nothing about a receiver that sees them. This package relaxes only if every copy is a valid "No":
-// one malformed copy is enough to keep the default, so a malformed field
-// never relaxes TLS. (Postfix relaxes if any copy is "no".)
-type Facts struct {
-	TLSRequiredNo   bool     // relax: at least one TLS-Required field and every copy is a valid "No"
-	TLSRequired     int      // number of TLS-Required fields seen
-	Malformed       []string // malformed TLS-Required and draft-named fields, for logging; nil when none
-	RequireTLSESMTP bool     // a valid "Require-TLS-ESMTP: yes" (Postfix rule)
-}
-
+// Several TLS-Required fields break RFC 8689 Section 3 ("MUST NOT appear
+// more than once") and the RFC says nothing about a receiver that sees
+// them. This package relaxes only if every copy is a valid "No": one
+// malformed copy is enough to keep the default, so a malformed field never
+// relaxes TLS. (Postfix relaxes if any copy is "no".)
+//
 // Malformed holds each malformed field whole, as "Name: value" without the
 // final line ending and with any folding kept (the form of Postfix's
 // "ignoring malformed header" warning), cut to MaxMalformedLen bytes; at most
 // MaxMalformed of them are kept. The text comes from the message: quote it
 // (%q) before logging it.
+type Facts struct {
+	TLSRequiredNo     bool     // relax: at least one TLS-Required field and every copy is a valid "No"
+	TLSRequiredFields int      // number of TLS-Required fields seen, valid or not
+	Malformed         []string // malformed TLS-Required and draft-named fields, for logging; nil when none
+	RequireTLSESMTP   bool     // a valid "Require-TLS-ESMTP: yes" (Postfix rule)
+}
 
 // tally accumulates Facts field by field; shared by Inspect and Scan.
 type tally struct {
@@ -85,7 +86,7 @@ func classify[T string | []byte](name T) fieldKind {
 func (t *tally) add(k fieldKind, value, raw []byte) {
 	switch k {
 	case tlsRequiredField:
-		t.f.TLSRequired++
+		t.f.TLSRequiredFields++
 		if checkValue(value, "no") < 0 {
 			t.valid++
 		} else {
@@ -115,7 +116,7 @@ func (t *tally) malformed(raw []byte) {
 
 func (t *tally) facts() Facts {
 	f := t.f
-	f.TLSRequiredNo = f.TLSRequired > 0 && t.valid == f.TLSRequired // every copy valid, see Facts
+	f.TLSRequiredNo = f.TLSRequiredFields > 0 && t.valid == f.TLSRequiredFields // every copy valid, see Facts
 	return f
 }
 
@@ -147,7 +148,7 @@ func Inspect(h textproto.Header) Facts {
 			ambiguous = true
 			raw = []byte(fields.Key() + ": " + fields.Value())
 			if k != requireTLSESMTPField && k != otherField {
-				t.f.TLSRequired += btoi(k == tlsRequiredField)
+				t.f.TLSRequiredFields += btoi(k == tlsRequiredField)
 				t.malformed(raw)
 			}
 			continue
