@@ -53,9 +53,9 @@ func ExampleScanReader() {
 	// Output: true true
 }
 
-func ExampleParseTLSRequired() {
+func ExampleCheckTLSRequired() {
 	for _, v := range []string{" No", " no", "\r\n NO", " Yes", " No (reason)"} {
-		fmt.Printf("%q %v\n", v, header.ParseTLSRequired(v) == nil)
+		fmt.Printf("%q %v\n", v, header.CheckTLSRequired(v) == nil)
 	}
 	// Output:
 	// " No" true

@@ -173,7 +173,7 @@ func ambiguousField(raw []byte) bool {
 	return !ok || w.amb != nil || f.end != len(raw)
 }
 
-// ParseTLSRequired checks the value of a TLS-Required field: the text after
+// CheckTLSRequired checks the value of a TLS-Required field: the text after
 // the colon as it appears in the message, folding included, without the
 // final line ending. It returns nil for the only defined value, "No"
 // (RFC 8689 Section 3: requiretls-field = "TLS-Required:" [FWS] "No" CRLF),
@@ -182,17 +182,17 @@ func ambiguousField(raw []byte) bool {
 // ("No (reason)") or "Yes", gives a *ParseError wrapping [ErrMalformed]:
 // the ABNF allows nothing else, and Postfix also compares the whole rest
 // of the value.
-func ParseTLSRequired(value string) error {
+func CheckTLSRequired(value string) error {
 	if off := checkValue(value, "no"); off >= 0 {
 		return newParseError(value, off, ErrMalformed, "TLS-Required value is not \"No\"")
 	}
 	return nil
 }
 
-// ParseRequireTLSESMTP checks the value of a Require-TLS-ESMTP field as
-// [ParseTLSRequired] does, for the only value Postfix 3.11 recognises, "yes"
+// CheckRequireTLSESMTP checks the value of a Require-TLS-ESMTP field as
+// [CheckTLSRequired] does, for the only value Postfix 3.11 recognises, "yes"
 // (case-insensitive, after leading white space; nothing may follow).
-func ParseRequireTLSESMTP(value string) error {
+func CheckRequireTLSESMTP(value string) error {
 	if off := checkValue(value, "yes"); off >= 0 {
 		return newParseError(value, off, ErrMalformed, "Require-TLS-ESMTP value is not \"yes\"")
 	}

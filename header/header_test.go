@@ -52,10 +52,10 @@ var valueCases = []struct {
 	{"E2 comment before", " (x) No", false},
 }
 
-func TestParseTLSRequired(t *testing.T) {
+func TestCheckTLSRequired(t *testing.T) {
 	for _, tc := range valueCases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := ParseTLSRequired(tc.value)
+			err := CheckTLSRequired(tc.value)
 			if tc.ok {
 				assert.NoError(t, err)
 				return
@@ -70,7 +70,7 @@ func TestParseTLSRequired(t *testing.T) {
 	}
 }
 
-func TestParseRequireTLSESMTP(t *testing.T) {
+func TestCheckRequireTLSESMTP(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		value string
@@ -90,7 +90,7 @@ func TestParseRequireTLSESMTP(t *testing.T) {
 		{"Postfix yess", " yess", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := ParseRequireTLSESMTP(tc.value)
+			err := CheckRequireTLSESMTP(tc.value)
 			if tc.ok {
 				assert.NoError(t, err)
 			} else {
@@ -102,7 +102,7 @@ func TestParseRequireTLSESMTP(t *testing.T) {
 
 func TestParseErrorBounded(t *testing.T) {
 	long := " No" + string(bytes.Repeat([]byte("x"), 10<<20))
-	err := ParseTLSRequired(long)
+	err := CheckTLSRequired(long)
 	var pe *ParseError
 	require.True(t, errors.As(err, &pe))
 	assert.Equal(t, 3, pe.Offset)
