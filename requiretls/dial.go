@@ -269,7 +269,7 @@ func (c *Conn) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	granted := c.Decision.Action == policy.SendRequireTLS
 	if o.RequireTLS && !granted {
-		if err := refusal(c.TLS, c.CertErr, Offered(c.TLSEHLO, c.TLS != nil)); err != nil {
+		if err := refusal(c.TLS, c.CertErr, Offered(c.TLSEHLO, c.TLS)); err != nil {
 			return err
 		}
 		return fmt.Errorf("requiretls: session dialled for a %s message, decided %s: %w", c.Attempt.Tag, c.Decision.Action, ErrSupportRequired)
@@ -673,7 +673,7 @@ func (s *dialSession) run() (*Conn, error) {
 		return s.handOver(dec)
 	}
 	s.a.Stage = policy.AfterTLSEHLO
-	s.a.RequireTLSAnnounced = Offered(s.tlsEHLO, s.tls != nil)
+	s.a.RequireTLSAnnounced = Offered(s.tlsEHLO, s.tls)
 	dec = policy.Evaluate(s.a)
 	if isFinal(dec.Action) {
 		return nil, s.fail(dec, nil)

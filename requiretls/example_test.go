@@ -3,6 +3,7 @@ package requiretls_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -39,7 +40,9 @@ func ExampleParseMail() {
 func ExampleOffered() {
 	preTLS := []string{"mx.example.net Hello", "STARTTLS", "REQUIRETLS"}
 	postTLS := []string{"mx.example.net Hello", "PIPELINING", "requiretls"}
-	fmt.Println(requiretls.Offered(preTLS, false), requiretls.Offered(postTLS, true))
+	var plaintext tls.ConnectionState // go-smtp's Client.TLSConnectionState without TLS
+	afterHandshake := tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS13}
+	fmt.Println(requiretls.Offered(preTLS, &plaintext), requiretls.Offered(postTLS, &afterHandshake))
 	// Output: false true
 }
 
