@@ -89,7 +89,7 @@ func TestR55RegisteredFieldName(t *testing.T) {
 // survive in the stored header: Require-TLS-ESMTP for REQUIRETLS (written by
 // the receiving server's FilterHeader option or SetRequireTLSESMTP) and
 // TLS-Required: No for TLS not required. Which one wins is the caller's
-// TagOf (REQUIRETLS, R25).
+// policy.Signals.Tag (REQUIRETLS, R25).
 func TestR51ReoriginationKeepsTheTag(t *testing.T) {
 	const stored = "From: a@example.org\r\nSubject: s\r\n\r\nbody\r\n"
 	for _, tc := range []struct {

@@ -23,16 +23,27 @@ const (
 	NotRequired
 )
 
-// TagOf derives the tag from the envelope and the header facts.
-// requireTLS is the MAIL FROM parameter REQUIRETLS (or an honoured
-// Require-TLS-ESMTP header); tlsRequiredNo is a valid "TLS-Required: No"
-// field. REQUIRETLS wins: "the TLS-Required header field MUST be ignored"
-// (RFC 8689 Section 4.1).
-func TagOf(requireTLS, tlsRequiredNo bool) Tag {
+// Signals are what a message says about its TLS requirement, from the
+// envelope and the header, as [Signals.Tag] reads them. Naming the fields
+// keeps the two from being swapped.
+type Signals struct {
+	// RequireTLS: the MAIL FROM parameter REQUIRETLS was given (RFC 8689
+	// Section 4.1), or a "Require-TLS-ESMTP: yes" header the receiver
+	// chose to honour (Postfix; header.Facts.RequireTLSESMTP from a
+	// trusted source).
+	RequireTLS bool
+	// TLSRequiredNo: the header has a valid "TLS-Required: No" field
+	// (RFC 8689 Section 3), as header.Facts.TLSRequiredNo reports it.
+	TLSRequiredNo bool
+}
+
+// Tag derives the message's tag. REQUIRETLS wins: with it "the
+// TLS-Required header field MUST be ignored" (RFC 8689 Section 4.1).
+func (s Signals) Tag() Tag {
 	switch {
-	case requireTLS:
+	case s.RequireTLS:
 		return Required
-	case tlsRequiredNo:
+	case s.TLSRequiredNo:
 		return NotRequired
 	}
 	return Default

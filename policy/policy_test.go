@@ -42,11 +42,11 @@ func failedHandshake(f func(*policy.Attempt)) policy.Attempt {
 	})
 }
 
-func TestTagOf(t *testing.T) {
-	assert.Equal(t, policy.Default, policy.TagOf(false, false))
-	assert.Equal(t, policy.NotRequired, policy.TagOf(false, true), "R24")
-	assert.Equal(t, policy.Required, policy.TagOf(true, false), "R23")
-	assert.Equal(t, policy.Required, policy.TagOf(true, true), "R25/E1: REQUIRETLS wins")
+func TestSignalsTag(t *testing.T) {
+	assert.Equal(t, policy.Default, policy.Signals{}.Tag())
+	assert.Equal(t, policy.NotRequired, policy.Signals{TLSRequiredNo: true}.Tag(), "R24")
+	assert.Equal(t, policy.Required, policy.Signals{RequireTLS: true}.Tag(), "R23")
+	assert.Equal(t, policy.Required, policy.Signals{RequireTLS: true, TLSRequiredNo: true}.Tag(), "R25/E1: REQUIRETLS wins")
 }
 
 func TestEvaluate(t *testing.T) {

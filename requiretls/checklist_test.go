@@ -315,7 +315,7 @@ func TestR48DSNSentWithEmptyReversePath(t *testing.T) {
 			defer cancel()
 			d := &Dialer{LocalName: "mx.test", TLSConfig: pki.ClientConfig()}
 			c, err := d.Dial(ctx, tc.p.addr, policy.Attempt{
-				Tag: policy.TagOf(env.RequireTLS, false), NullSender: true, Level: policy.Enforce,
+				Tag: policy.Signals{RequireTLS: env.RequireTLS}.Tag(), NullSender: true, Level: policy.Enforce,
 				Auth: policy.AuthStaticPKIX, Host: "mx.test",
 			})
 			require.NoError(t, err)
