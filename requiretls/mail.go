@@ -52,9 +52,6 @@ func (e *ParseError) Error() string {
 // Unwrap returns the sentinel error.
 func (e *ParseError) Unwrap() error { return e.Err }
 
-// Reply returns the SMTP reply a server should send for e; see [ReplyFor].
-func (e *ParseError) Reply() *smtp.SMTPError { return ReplyFor(e) }
-
 // ReplyFor maps an error of this package to the reply a server should send:
 //
 //	ErrTooLong                       500 5.5.2 (RFC 5321 Section 4.5.3.1.10)

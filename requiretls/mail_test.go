@@ -108,7 +108,7 @@ func TestParseMailBad(t *testing.T) {
 			require.ErrorAs(t, err, &pe)
 			assert.Equal(t, tc.offset, pe.Offset)
 			assert.Equal(t, tc.line, pe.Input)
-			reply := pe.Reply()
+			reply := ReplyFor(err)
 			assert.Equal(t, tc.code, reply.Code)
 			assert.Equal(t, tc.enh, reply.EnhancedCode)
 		})
