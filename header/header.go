@@ -16,8 +16,8 @@ const (
 // the only spellings it emits: "TLS-Required: No" as in the RFC 8689 Section 3
 // ABNF and Appendix A.2, "Require-TLS-ESMTP: yes" as Postfix 3.11 writes it.
 const (
-	LineTLSRequiredNo      = FieldTLSRequired + ": No"
-	LineRequireTLSESMTPYes = FieldRequireTLSESMTP + ": yes"
+	LineTLSRequiredNo      = FieldTLSRequired + ": No"      // TLS not required: relax the recipient's TLS policy (RFC 8689 Section 3)
+	LineRequireTLSESMTPYes = FieldRequireTLSESMTP + ": yes" // REQUIRETLS was requested, for hops that lose the envelope (Postfix 3.11)
 )
 
 // Names the TLS-Required field had in drafts of RFC 8689 (Require-TLS in

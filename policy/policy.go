@@ -388,7 +388,7 @@ type Outcome struct {
 
 // Decision is what [Evaluate] decided for one stage of one attempt.
 type Decision struct {
-	Outcome
+	Outcome // what to do now: action, status code, feature to log, reason
 
 	// WouldEnforce is, for the level [Monitor] only, what [Enforce] would
 	// have decided; its Action is zero for every other level.
