@@ -35,10 +35,15 @@ var (
 
 // ParseError records where in the input a problem was found. It wraps one of
 // the package's sentinel errors, so both errors.Is and errors.As work.
+//
+// Unlike the ParseError of the other packages, it keeps no copy of the
+// input (a DSN's bytes may include the message it returns), and its Offset
+// is an int64: it counts bytes of a stream, which may be longer than an int
+// can hold on a 32-bit platform (as in [io.Seeker]).
 type ParseError struct {
 	Offset int64  // byte offset into the input of the line at fault
-	Msg    string // what was wrong; never contains input bytes
-	Err    error  // the sentinel
+	Msg    string // what is wrong; never contains input bytes
+	Err    error  // the sentinel: ErrNotDSN, ErrMalformed, ErrHeaderTooLarge or ErrEncoded
 }
 
 // Error describes the problem and its offset.

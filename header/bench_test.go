@@ -73,7 +73,7 @@ func BenchmarkScan(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg)))
-				if err != nil || ParseTLSRequired(h.Get(FieldTLSRequired)) != nil || h.Get(FieldRequireTLSESMTP) != "" {
+				if err != nil || CheckTLSRequired(h.Get(FieldTLSRequired)) != nil || h.Get(FieldRequireTLSESMTP) != "" {
 					b.Fatal(err)
 				}
 			}
@@ -110,7 +110,7 @@ func BenchmarkReadHead(b *testing.B) {
 			{"pooled", func(r *bytes.Reader) bool { _, f, err := ReadHeadBuf(r, buf); return err == nil && f.TLSRequiredNo }},
 			{"alternative", func(r *bytes.Reader) bool {
 				h, err := textproto.ReadHeader(bufio.NewReader(r))
-				return err == nil && ParseTLSRequired(h.Get(FieldTLSRequired)) == nil
+				return err == nil && CheckTLSRequired(h.Get(FieldTLSRequired)) == nil
 			}},
 		} {
 			b.Run(fmt.Sprintf("fields=%d/%s", fields, impl.name), func(b *testing.B) {

@@ -122,7 +122,7 @@ func TestScanUnfinishedLineDoesNotRelax(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, -1, end)
 	assert.False(t, f.TLSRequiredNo)
-	assert.Equal(t, 1, f.TLSRequired)
+	assert.Equal(t, 1, f.TLSRequiredFields)
 
 	_, f, err = ReadHead(strings.NewReader("TLS-Required: No"))
 	require.NoError(t, err)

@@ -23,7 +23,7 @@ const exampleA2 = "From: Roger Reporter <roger@example.org>\r\n" +
 // for example to report an expired certificate. The A.2 report must be
 // read as that request by every reader of this package.
 func TestR17ReportOfMisconfiguredServer(t *testing.T) {
-	want := Facts{TLSRequiredNo: true, TLSRequired: 1}
+	want := Facts{TLSRequiredNo: true, TLSRequiredFields: 1}
 
 	f, end, err := Scan([]byte(exampleA2))
 	require.NoError(t, err)
@@ -51,14 +51,14 @@ func TestR40SenderIncludesTLSRequired(t *testing.T) {
 		assert.Equal(t, 1, strings.Count(strings.ToLower(out), "tls-required:"))
 		f, _, err := Scan([]byte(out + "\r\nbody\r\n"))
 		require.NoError(t, err)
-		assert.Equal(t, Facts{TLSRequiredNo: true, TLSRequired: 1}, f)
+		assert.Equal(t, Facts{TLSRequiredNo: true, TLSRequiredFields: 1}, f)
 	})
 	t.Run("R40 raw message", func(t *testing.T) {
 		out, err := SetRaw([]byte(withoutField), LineTLSRequiredNo)
 		require.NoError(t, err)
 		f, _, err := Scan(out)
 		require.NoError(t, err)
-		assert.Equal(t, Facts{TLSRequiredNo: true, TLSRequired: 1}, f)
+		assert.Equal(t, Facts{TLSRequiredNo: true, TLSRequiredFields: 1}, f)
 		assert.True(t, strings.HasSuffix(string(out), "\r\n\r\nYour certificate expired yesterday.\r\n"), "body untouched")
 	})
 }
@@ -89,7 +89,7 @@ func TestR55RegisteredFieldName(t *testing.T) {
 // survive in the stored header: Require-TLS-ESMTP for REQUIRETLS (written by
 // the receiving server's FilterHeader option or SetRequireTLSESMTP) and
 // TLS-Required: No for TLS not required. Which one wins is the caller's
-// TagOf (REQUIRETLS, R25).
+// policy.Signals.Tag (REQUIRETLS, R25).
 func TestR51ReoriginationKeepsTheTag(t *testing.T) {
 	const stored = "From: a@example.org\r\nSubject: s\r\n\r\nbody\r\n"
 	for _, tc := range []struct {
@@ -98,9 +98,9 @@ func TestR51ReoriginationKeepsTheTag(t *testing.T) {
 		want  Facts
 	}{
 		{"R51 E11 REQUIRETLS survives delivery", []string{LineRequireTLSESMTPYes}, Facts{RequireTLSESMTP: true}},
-		{"R51 E11 TLS-Required: No survives delivery", []string{LineTLSRequiredNo}, Facts{TLSRequiredNo: true, TLSRequired: 1}},
+		{"R51 E11 TLS-Required: No survives delivery", []string{LineTLSRequiredNo}, Facts{TLSRequiredNo: true, TLSRequiredFields: 1}},
 		{"R51 E11 both are kept for the caller to rank", []string{LineTLSRequiredNo, LineRequireTLSESMTPYes},
-			Facts{TLSRequiredNo: true, TLSRequired: 1, RequireTLSESMTP: true}},
+			Facts{TLSRequiredNo: true, TLSRequiredFields: 1, RequireTLSESMTP: true}},
 		{"R51 E11 E16 no requirement stays none", nil, Facts{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -36,10 +36,10 @@ var (
 // ParseError records what failed and where. It wraps one of the sentinel
 // errors above; use errors.As to get the position.
 type ParseError struct {
-	Offset int    // byte offset of the problem in the parsed value or message
 	Line   string // the value or message line containing the problem, cut to 80 bytes
-	Err    error  // the sentinel
+	Offset int    // byte offset of the problem in the parsed value or message
 	Msg    string // what is wrong
+	Err    error  // the sentinel: ErrMalformed, ErrAmbiguous, ErrHeaderTooLong or ErrInvalidField
 }
 
 // maxQuotedLine bounds how much input a ParseError keeps, so a 10 MB header
@@ -50,7 +50,7 @@ func newParseError[T string | []byte](line T, off int, sentinel error, msg strin
 	if len(line) > maxQuotedLine {
 		line = line[:maxQuotedLine]
 	}
-	return &ParseError{Offset: off, Line: string(line), Err: sentinel, Msg: msg}
+	return &ParseError{Line: string(line), Offset: off, Msg: msg, Err: sentinel}
 }
 
 // Error describes the problem, its offset and the line it is on.

@@ -17,7 +17,7 @@ func ExampleInspect() {
 		panic(err)
 	}
 	f := header.Inspect(h)
-	fmt.Println(f.TLSRequiredNo, f.TLSRequired, f.RequireTLSESMTP)
+	fmt.Println(f.TLSRequiredNo, f.TLSRequiredFields, f.RequireTLSESMTP)
 	// Output: true 1 false
 }
 
@@ -25,7 +25,7 @@ func ExampleInspect_malformed() {
 	msg := "TLS-Required: No (please)\r\nTLS-Required: No\r\n\r\n"
 	h, _ := textproto.ReadHeader(bufio.NewReader(strings.NewReader(msg)))
 	f := header.Inspect(h)
-	fmt.Println(f.TLSRequiredNo, f.TLSRequired)
+	fmt.Println(f.TLSRequiredNo, f.TLSRequiredFields)
 	fmt.Printf("ignoring malformed header: %q\n", f.Malformed[0])
 	// Output:
 	// false 2
@@ -53,9 +53,9 @@ func ExampleScanReader() {
 	// Output: true true
 }
 
-func ExampleParseTLSRequired() {
+func ExampleCheckTLSRequired() {
 	for _, v := range []string{" No", " no", "\r\n NO", " Yes", " No (reason)"} {
-		fmt.Printf("%q %v\n", v, header.ParseTLSRequired(v) == nil)
+		fmt.Printf("%q %v\n", v, header.CheckTLSRequired(v) == nil)
 	}
 	// Output:
 	// " No" true

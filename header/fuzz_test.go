@@ -12,15 +12,15 @@ import (
 	"github.com/emersion/go-message/textproto"
 )
 
-// FuzzParseTLSRequired: a value is accepted only if it is "No" after
+// FuzzCheckTLSRequired: a value is accepted only if it is "No" after
 // folding white space, and Scan and Inspect read a field with that value the
 // same way.
-func FuzzParseTLSRequired(f *testing.F) {
+func FuzzCheckTLSRequired(f *testing.F) {
 	for _, tc := range valueCases {
 		f.Add(tc.value)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		err := ParseTLSRequired(v)
+		err := CheckTLSRequired(v)
 		var pe *ParseError
 		if err != nil && (!errors.Is(err, ErrMalformed) || !errors.As(err, &pe) || pe.Offset < 0 || pe.Offset > len(v)) {
 			t.Fatalf("%q: bad error %v", v, err)
@@ -41,7 +41,7 @@ func FuzzParseTLSRequired(f *testing.F) {
 		fld, _ := w.next()
 		sameValue := string(trimLineEnding(msg[fld.colon+1:fld.end])) == v // v held no line ending that ends the field
 		if sameValue && facts.TLSRequiredNo != (err == nil) {
-			t.Fatalf("%q: Scan %+v disagrees with ParseTLSRequired %v", v, facts, err)
+			t.Fatalf("%q: Scan %+v disagrees with CheckTLSRequired %v", v, facts, err)
 		}
 		if h, herr := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg))); herr == nil {
 			if got := Inspect(h); got.TLSRequiredNo != facts.TLSRequiredNo {
@@ -67,7 +67,7 @@ func FuzzScan(f *testing.F) {
 			}
 			return
 		}
-		if facts.TLSRequiredNo && (facts.TLSRequired == 0 || facts.Malformed != nil && facts.TLSRequired == len(facts.Malformed)) {
+		if facts.TLSRequiredNo && (facts.TLSRequiredFields == 0 || facts.Malformed != nil && facts.TLSRequiredFields == len(facts.Malformed)) {
 			t.Fatalf("relaxed without a valid field: %+v", facts)
 		}
 		if len(facts.Malformed) > MaxMalformed {
@@ -75,7 +75,7 @@ func FuzzScan(f *testing.F) {
 		}
 		if end >= 0 {
 			again, _, _ := Scan(msg[:end])
-			if again.TLSRequiredNo != facts.TLSRequiredNo || again.TLSRequired != facts.TLSRequired ||
+			if again.TLSRequiredNo != facts.TLSRequiredNo || again.TLSRequiredFields != facts.TLSRequiredFields ||
 				again.RequireTLSESMTP != facts.RequireTLSESMTP {
 				t.Fatalf("header section alone: %+v, whole: %+v", again, facts)
 			}
@@ -85,7 +85,7 @@ func FuzzScan(f *testing.F) {
 			return
 		}
 		got := Inspect(h)
-		if got.TLSRequiredNo != facts.TLSRequiredNo || got.TLSRequired != facts.TLSRequired ||
+		if got.TLSRequiredNo != facts.TLSRequiredNo || got.TLSRequiredFields != facts.TLSRequiredFields ||
 			got.RequireTLSESMTP != facts.RequireTLSESMTP || len(got.Malformed) != len(facts.Malformed) {
 			t.Fatalf("Inspect %+v, Scan %+v", got, facts)
 		}

@@ -16,8 +16,8 @@ const (
 // the only spellings it emits: "TLS-Required: No" as in the RFC 8689 Section 3
 // ABNF and Appendix A.2, "Require-TLS-ESMTP: yes" as Postfix 3.11 writes it.
 const (
-	LineTLSRequiredNo      = FieldTLSRequired + ": No"
-	LineRequireTLSESMTPYes = FieldRequireTLSESMTP + ": yes"
+	LineTLSRequiredNo      = FieldTLSRequired + ": No"      // TLS not required: relax the recipient's TLS policy (RFC 8689 Section 3)
+	LineRequireTLSESMTPYes = FieldRequireTLSESMTP + ": yes" // REQUIRETLS was requested, for hops that lose the envelope (Postfix 3.11)
 )
 
 // Names the TLS-Required field had in drafts of RFC 8689 (Require-TLS in
@@ -34,22 +34,23 @@ const (
 
 // Facts is what the top-level header says about TLS requirements.
 //
-// Several TLS-Required fields break RFC 8689 Section 3 ("MUST NOT appear more
-// than once") and the RFC says nothing about a receiver that sees them. This package relaxes only if every copy is a valid "No":
-// one malformed copy is enough to keep the default, so a malformed field
-// never relaxes TLS. (Postfix relaxes if any copy is "no".)
-type Facts struct {
-	TLSRequiredNo   bool     // relax: at least one TLS-Required field and every copy is a valid "No"
-	TLSRequired     int      // number of TLS-Required fields seen
-	Malformed       []string // malformed TLS-Required and draft-named fields, for logging; nil when none
-	RequireTLSESMTP bool     // a valid "Require-TLS-ESMTP: yes" (Postfix rule)
-}
-
+// Several TLS-Required fields break RFC 8689 Section 3 ("MUST NOT appear
+// more than once") and the RFC says nothing about a receiver that sees
+// them. This package relaxes only if every copy is a valid "No": one
+// malformed copy is enough to keep the default, so a malformed field never
+// relaxes TLS. (Postfix relaxes if any copy is "no".)
+//
 // Malformed holds each malformed field whole, as "Name: value" without the
 // final line ending and with any folding kept (the form of Postfix's
 // "ignoring malformed header" warning), cut to MaxMalformedLen bytes; at most
 // MaxMalformed of them are kept. The text comes from the message: quote it
 // (%q) before logging it.
+type Facts struct {
+	TLSRequiredNo     bool     // relax: at least one TLS-Required field and every copy is a valid "No"
+	TLSRequiredFields int      // number of TLS-Required fields seen, valid or not
+	Malformed         []string // malformed TLS-Required and draft-named fields, for logging; nil when none
+	RequireTLSESMTP   bool     // a valid "Require-TLS-ESMTP: yes" (Postfix rule)
+}
 
 // tally accumulates Facts field by field; shared by Inspect and Scan.
 type tally struct {
@@ -85,7 +86,7 @@ func classify[T string | []byte](name T) fieldKind {
 func (t *tally) add(k fieldKind, value, raw []byte) {
 	switch k {
 	case tlsRequiredField:
-		t.f.TLSRequired++
+		t.f.TLSRequiredFields++
 		if checkValue(value, "no") < 0 {
 			t.valid++
 		} else {
@@ -115,7 +116,7 @@ func (t *tally) malformed(raw []byte) {
 
 func (t *tally) facts() Facts {
 	f := t.f
-	f.TLSRequiredNo = f.TLSRequired > 0 && t.valid == f.TLSRequired // every copy valid, see Facts
+	f.TLSRequiredNo = f.TLSRequiredFields > 0 && t.valid == f.TLSRequiredFields // every copy valid, see Facts
 	return f
 }
 
@@ -147,7 +148,7 @@ func Inspect(h textproto.Header) Facts {
 			ambiguous = true
 			raw = []byte(fields.Key() + ": " + fields.Value())
 			if k != requireTLSESMTPField && k != otherField {
-				t.f.TLSRequired += btoi(k == tlsRequiredField)
+				t.f.TLSRequiredFields += btoi(k == tlsRequiredField)
 				t.malformed(raw)
 			}
 			continue
@@ -172,7 +173,7 @@ func ambiguousField(raw []byte) bool {
 	return !ok || w.amb != nil || f.end != len(raw)
 }
 
-// ParseTLSRequired checks the value of a TLS-Required field: the text after
+// CheckTLSRequired checks the value of a TLS-Required field: the text after
 // the colon as it appears in the message, folding included, without the
 // final line ending. It returns nil for the only defined value, "No"
 // (RFC 8689 Section 3: requiretls-field = "TLS-Required:" [FWS] "No" CRLF),
@@ -181,17 +182,17 @@ func ambiguousField(raw []byte) bool {
 // ("No (reason)") or "Yes", gives a *ParseError wrapping [ErrMalformed]:
 // the ABNF allows nothing else, and Postfix also compares the whole rest
 // of the value.
-func ParseTLSRequired(value string) error {
+func CheckTLSRequired(value string) error {
 	if off := checkValue(value, "no"); off >= 0 {
 		return newParseError(value, off, ErrMalformed, "TLS-Required value is not \"No\"")
 	}
 	return nil
 }
 
-// ParseRequireTLSESMTP checks the value of a Require-TLS-ESMTP field as
-// [ParseTLSRequired] does, for the only value Postfix 3.11 recognises, "yes"
+// CheckRequireTLSESMTP checks the value of a Require-TLS-ESMTP field as
+// [CheckTLSRequired] does, for the only value Postfix 3.11 recognises, "yes"
 // (case-insensitive, after leading white space; nothing may follow).
-func ParseRequireTLSESMTP(value string) error {
+func CheckRequireTLSESMTP(value string) error {
 	if off := checkValue(value, "yes"); off >= 0 {
 		return newParseError(value, off, ErrMalformed, "Require-TLS-ESMTP value is not \"yes\"")
 	}

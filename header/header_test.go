@@ -52,10 +52,10 @@ var valueCases = []struct {
 	{"E2 comment before", " (x) No", false},
 }
 
-func TestParseTLSRequired(t *testing.T) {
+func TestCheckTLSRequired(t *testing.T) {
 	for _, tc := range valueCases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := ParseTLSRequired(tc.value)
+			err := CheckTLSRequired(tc.value)
 			if tc.ok {
 				assert.NoError(t, err)
 				return
@@ -70,7 +70,7 @@ func TestParseTLSRequired(t *testing.T) {
 	}
 }
 
-func TestParseRequireTLSESMTP(t *testing.T) {
+func TestCheckRequireTLSESMTP(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		value string
@@ -90,7 +90,7 @@ func TestParseRequireTLSESMTP(t *testing.T) {
 		{"Postfix yess", " yess", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := ParseRequireTLSESMTP(tc.value)
+			err := CheckRequireTLSESMTP(tc.value)
 			if tc.ok {
 				assert.NoError(t, err)
 			} else {
@@ -102,7 +102,7 @@ func TestParseRequireTLSESMTP(t *testing.T) {
 
 func TestParseErrorBounded(t *testing.T) {
 	long := " No" + string(bytes.Repeat([]byte("x"), 10<<20))
-	err := ParseTLSRequired(long)
+	err := CheckTLSRequired(long)
 	var pe *ParseError
 	require.True(t, errors.As(err, &pe))
 	assert.Equal(t, 3, pe.Offset)
@@ -119,26 +119,26 @@ var headerCases = []struct {
 }{
 	{"E16 neither field: Default", "From: a@example.org\r\nSubject: hi\r\n\r\n", Facts{}},
 	{"R24 TLS-Required No", "From: a@example.org\r\nTLS-Required: No\r\n\r\n",
-		Facts{TLSRequiredNo: true, TLSRequired: 1}},
-	{"R22 name case-insensitive", "tls-required: no\r\n\r\n", Facts{TLSRequiredNo: true, TLSRequired: 1}},
-	{"R22 folded", "TLS-Required:\r\n No\r\nSubject: x\r\n\r\n", Facts{TLSRequiredNo: true, TLSRequired: 1}},
+		Facts{TLSRequiredNo: true, TLSRequiredFields: 1}},
+	{"R22 name case-insensitive", "tls-required: no\r\n\r\n", Facts{TLSRequiredNo: true, TLSRequiredFields: 1}},
+	{"R22 folded", "TLS-Required:\r\n No\r\nSubject: x\r\n\r\n", Facts{TLSRequiredNo: true, TLSRequiredFields: 1}},
 	{"E2 Yes never relaxes nor requires", "TLS-Required: Yes\r\n\r\n",
-		Facts{TLSRequired: 1, Malformed: []string{"TLS-Required: Yes"}}},
+		Facts{TLSRequiredFields: 1, Malformed: []string{"TLS-Required: Yes"}}},
 	{"E2 comment", "TLS-Required: No (expired cert)\r\n\r\n",
-		Facts{TLSRequired: 1, Malformed: []string{"TLS-Required: No (expired cert)"}}},
-	{"E2 empty", "TLS-Required:\r\n\r\n", Facts{TLSRequired: 1, Malformed: []string{"TLS-Required:"}}},
+		Facts{TLSRequiredFields: 1, Malformed: []string{"TLS-Required: No (expired cert)"}}},
+	{"E2 empty", "TLS-Required:\r\n\r\n", Facts{TLSRequiredFields: 1, Malformed: []string{"TLS-Required:"}}},
 	{"E2 folded oddity kept in log text", "TLS-Required: No\r\n ;x\r\n\r\n",
-		Facts{TLSRequired: 1, Malformed: []string{"TLS-Required: No\r\n ;x"}}},
+		Facts{TLSRequiredFields: 1, Malformed: []string{"TLS-Required: No\r\n ;x"}}},
 	{"E2 draft name RequireTLS", "RequireTLS: No\r\n\r\n", Facts{Malformed: []string{"RequireTLS: No"}}},
 	{"E2 draft name Require-TLS", "Require-TLS: No\r\n\r\n", Facts{Malformed: []string{"Require-TLS: No"}}},
 	{"E2 draft name and malformed field in message order", "RequireTLS: No\r\nTLS-Required: Yes\r\n\r\n",
-		Facts{TLSRequired: 1, Malformed: []string{"RequireTLS: No", "TLS-Required: Yes"}}},
+		Facts{TLSRequiredFields: 1, Malformed: []string{"RequireTLS: No", "TLS-Required: Yes"}}},
 	{"E3 R21 two valid copies relax", "TLS-Required: No\r\nTLS-Required: no\r\n\r\n",
-		Facts{TLSRequiredNo: true, TLSRequired: 2}},
+		Facts{TLSRequiredNo: true, TLSRequiredFields: 2}},
 	{"E3 R21 valid and malformed copy never relax", "TLS-Required: No\r\nTLS-Required: Yes\r\n\r\n",
-		Facts{TLSRequired: 2, Malformed: []string{"TLS-Required: Yes"}}},
+		Facts{TLSRequiredFields: 2, Malformed: []string{"TLS-Required: Yes"}}},
 	{"E3 malformed then valid never relax", "TLS-Required: maybe\r\nTLS-Required: No\r\n\r\n",
-		Facts{TLSRequired: 2, Malformed: []string{"TLS-Required: maybe"}}},
+		Facts{TLSRequiredFields: 2, Malformed: []string{"TLS-Required: maybe"}}},
 	{"Postfix Require-TLS-ESMTP yes", "Require-TLS-ESMTP: yes\r\n\r\n", Facts{RequireTLSESMTP: true}},
 	{"Postfix Require-TLS-ESMTP YES any case", "require-tls-esmtp:YES\r\n\r\n", Facts{RequireTLSESMTP: true}},
 	{"Postfix Require-TLS-ESMTP trailing space ignored", "Require-TLS-ESMTP: yes \r\n\r\n", Facts{}},
@@ -146,11 +146,11 @@ var headerCases = []struct {
 	{"Postfix Require-TLS-ESMTP any valid copy", "Require-TLS-ESMTP: no\r\nRequire-TLS-ESMTP: yes\r\n\r\n",
 		Facts{RequireTLSESMTP: true}},
 	{"R25 both fields reported", "TLS-Required: No\r\nRequire-TLS-ESMTP: yes\r\n\r\n",
-		Facts{TLSRequiredNo: true, TLSRequired: 1, RequireTLSESMTP: true}},
+		Facts{TLSRequiredNo: true, TLSRequiredFields: 1, RequireTLSESMTP: true}},
 	{"E20 nested message part does not count",
 		"Content-Type: message/rfc822\r\n\r\nTLS-Required: No\r\nRequire-TLS-ESMTP: yes\r\n\r\nbody\r\n", Facts{}},
 	{"E20 body line does not count", "Subject: x\r\n\r\nTLS-Required: No\r\n", Facts{}},
-	{"header without body or blank line", "Subject: x\r\nTLS-Required: No\r\n", Facts{TLSRequiredNo: true, TLSRequired: 1}},
+	{"header without body or blank line", "Subject: x\r\nTLS-Required: No\r\n", Facts{TLSRequiredNo: true, TLSRequiredFields: 1}},
 	{"similar names ignored", "X-TLS-Required: No\r\nTLS-Required-X: No\r\nTLS: No\r\n\r\n", Facts{}},
 }
 
@@ -172,13 +172,13 @@ func TestInspect(t *testing.T) {
 func TestInspectAddedFields(t *testing.T) {
 	var h textproto.Header
 	h.Add(FieldTLSRequired, "No")
-	assert.Equal(t, Facts{TLSRequiredNo: true, TLSRequired: 1}, Inspect(h), "R24 field added by go-message Add")
+	assert.Equal(t, Facts{TLSRequiredNo: true, TLSRequiredFields: 1}, Inspect(h), "R24 field added by go-message Add")
 
 	var bad textproto.Header
 	bad.Add(FieldTLSRequired, "\r\n No") // cannot be written; must not count as valid
 	f := Inspect(bad)
 	assert.False(t, f.TLSRequiredNo, "E2 unwritable value never relaxes")
-	assert.Equal(t, 1, f.TLSRequired)
+	assert.Equal(t, 1, f.TLSRequiredFields)
 	assert.Len(t, f.Malformed, 1)
 }
 
@@ -189,7 +189,7 @@ func TestInspectMalformedBounded(t *testing.T) {
 	}
 	b.WriteString("\r\n")
 	f := Inspect(readHeader(t, b.String()))
-	assert.Equal(t, 1000, f.TLSRequired)
+	assert.Equal(t, 1000, f.TLSRequiredFields)
 	assert.False(t, f.TLSRequiredNo)
 	assert.Len(t, f.Malformed, MaxMalformed)
 	for _, m := range f.Malformed {

@@ -94,8 +94,8 @@ func TestHostileCorpus(t *testing.T) {
 				g, _, _ := header.Scan(out)
 				assert.False(t, g.RequireTLSESMTP, "RemoveRaw leaves no valid field")
 			}
-			checkHeaderErr(t, header.ParseTLSRequired(string(b)), "ParseTLSRequired")
-			checkHeaderErr(t, header.ParseRequireTLSESMTP(string(b)), "ParseRequireTLSESMTP")
+			checkHeaderErr(t, header.CheckTLSRequired(string(b)), "CheckTLSRequired")
+			checkHeaderErr(t, header.CheckRequireTLSESMTP(string(b)), "CheckRequireTLSESMTP")
 
 			if h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(b))); err == nil {
 				checkFacts(t, header.Inspect(h), nil, "Inspect")

@@ -61,7 +61,7 @@ func TestHostileManyFields(t *testing.T) {
 	small.WriteString("TLS-Required: Yes\r\n\r\n")
 	f, _, err = Scan(small.Bytes())
 	require.NoError(t, err)
-	assert.Equal(t, 40_001, f.TLSRequired)
+	assert.Equal(t, 40_001, f.TLSRequiredFields)
 	assert.False(t, f.TLSRequiredNo, "E3")
 	assert.Len(t, f.Malformed, 1)
 	h := readHeader(t, small.String())
@@ -75,10 +75,10 @@ func TestHostileBytes(t *testing.T) {
 		want Facts
 		err  error
 	}{
-		{"NUL in value", "TLS-Required: No\x00\r\n\r\n", Facts{TLSRequired: 1, Malformed: []string{"TLS-Required: No\x00"}}, nil},
+		{"NUL in value", "TLS-Required: No\x00\r\n\r\n", Facts{TLSRequiredFields: 1, Malformed: []string{"TLS-Required: No\x00"}}, nil},
 		{"NUL in name ends the header", "TLS\x00Required: No\r\nTLS-Required: No\r\n\r\n", Facts{}, ErrAmbiguous},
-		{"invalid UTF-8 value", "TLS-Required: \xff\xfe\r\n\r\n", Facts{TLSRequired: 1, Malformed: []string{"TLS-Required: \xff\xfe"}}, nil},
-		{"invalid UTF-8 elsewhere", "Subject: \xc3\x28\r\nTLS-Required: No\r\n\r\n", Facts{TLSRequiredNo: true, TLSRequired: 1}, nil},
+		{"invalid UTF-8 value", "TLS-Required: \xff\xfe\r\n\r\n", Facts{TLSRequiredFields: 1, Malformed: []string{"TLS-Required: \xff\xfe"}}, nil},
+		{"invalid UTF-8 elsewhere", "Subject: \xc3\x28\r\nTLS-Required: No\r\n\r\n", Facts{TLSRequiredNo: true, TLSRequiredFields: 1}, nil},
 		{"8-bit name ends the header", "T\xc9S: x\r\nTLS-Required: No\r\n\r\n", Facts{}, ErrAmbiguous},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

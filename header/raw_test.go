@@ -104,7 +104,7 @@ func TestSetRawIdempotent(t *testing.T) {
 	require.NoError(t, err)
 	f, _, err := Scan(once)
 	require.NoError(t, err)
-	assert.Equal(t, Facts{TLSRequiredNo: true, TLSRequired: 1}, f, "R18 inserted field is read back")
+	assert.Equal(t, Facts{TLSRequiredNo: true, TLSRequiredFields: 1}, f, "R18 inserted field is read back")
 }
 
 func TestRemoveRaw(t *testing.T) {

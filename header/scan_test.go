@@ -55,7 +55,7 @@ func TestScanPrefixes(t *testing.T) {
 	msg := []byte("From: a@example.org\r\nTLS-Required:\r\n No\r\nRequire-TLS-ESMTP: yes\r\n\r\nTLS-Required: Yes\r\n")
 	want, wantEnd, err := Scan(msg)
 	require.NoError(t, err)
-	require.Equal(t, Facts{TLSRequiredNo: true, TLSRequired: 1, RequireTLSESMTP: true}, want)
+	require.Equal(t, Facts{TLSRequiredNo: true, TLSRequiredFields: 1, RequireTLSESMTP: true}, want)
 	for n := range len(msg) + 1 {
 		f, end, err := Scan(msg[:n])
 		require.NoError(t, err)

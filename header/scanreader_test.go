@@ -37,7 +37,7 @@ func TestScanReader(t *testing.T) {
 			cr := &countingReader{r: bytes.NewReader(msg)}
 			f, rest, err := ScanReader(tc.r(cr))
 			require.NoError(t, err)
-			assert.Equal(t, Facts{TLSRequiredNo: true, TLSRequired: 1}, f)
+			assert.Equal(t, Facts{TLSRequiredNo: true, TLSRequiredFields: 1}, f)
 			assert.LessOrEqual(t, cr.n, 16<<10, "the body is not buffered")
 			all, err := io.ReadAll(rest)
 			require.NoError(t, err)

@@ -31,7 +31,7 @@ func TestSetTLSRequiredNo(t *testing.T) {
 			assert.Equal(t, tc.want, writeHeader(t, h))
 			SetTLSRequiredNo(&h)
 			assert.Equal(t, tc.want, writeHeader(t, h), "idempotent")
-			assert.Equal(t, Facts{TLSRequiredNo: true, TLSRequired: 1}, Inspect(h))
+			assert.Equal(t, Facts{TLSRequiredNo: true, TLSRequiredFields: 1}, Inspect(h))
 		})
 	}
 }
@@ -63,11 +63,11 @@ func TestReceive(t *testing.T) {
 		out  string
 	}{
 		{"untrusted: Require-TLS-ESMTP stripped and ignored", Untrusted,
-			Facts{TLSRequiredNo: true, TLSRequired: 1}, "TLS-Required: No\r\nFrom: a\r\n\r\n"},
+			Facts{TLSRequiredNo: true, TLSRequiredFields: 1}, "TLS-Required: No\r\nFrom: a\r\n\r\n"},
 		{"zero Source is untrusted", Source(0),
-			Facts{TLSRequiredNo: true, TLSRequired: 1}, "TLS-Required: No\r\nFrom: a\r\n\r\n"},
+			Facts{TLSRequiredNo: true, TLSRequiredFields: 1}, "TLS-Required: No\r\nFrom: a\r\n\r\n"},
 		{"trusted content-filter return: honoured and kept", Trusted,
-			Facts{TLSRequiredNo: true, TLSRequired: 1, RequireTLSESMTP: true}, hdr},
+			Facts{TLSRequiredNo: true, TLSRequiredFields: 1, RequireTLSESMTP: true}, hdr},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := readHeader(t, hdr)

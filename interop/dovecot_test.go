@@ -241,7 +241,7 @@ func TestDovecotLMTP(t *testing.T) {
 		var pe *requiretls.PolicyError
 		require.ErrorAs(t, err, &pe)
 		assert.Equal(t, policy.Bounce, pe.Decision.Action)
-		assert.ErrorIs(t, err, requiretls.ErrREQUIRETLSRequired)
+		assert.ErrorIs(t, err, requiretls.ErrSupportRequired)
 		assert.Equal(t, "verify/!requiretls:none", pe.Field().String())
 		assertNotStored(t, dc, subject)
 	}

@@ -165,7 +165,7 @@ func assertBounced(t *testing.T, s sent, code string, feature string) {
 	assert.Equal(t, code, s.Policy.Decision.Code.String())
 	assert.Equal(t, feature, s.Policy.Decision.Feature.String())
 	if code == "5.7.30" {
-		assert.True(t, errors.Is(s.Policy, requiretls.ErrREQUIRETLSRequired))
+		assert.True(t, errors.Is(s.Policy, requiretls.ErrSupportRequired))
 	}
 	require.NotEmpty(t, s.DSN)
 }

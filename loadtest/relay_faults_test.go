@@ -166,18 +166,18 @@ func TestRelayFaults(t *testing.T) {
 			h.greet("STARTTLS")
 			h.read()
 			h.say("220 2.0.0 go ahead")
-		}, want{action: policy.Defer, code: policy.Code475}},
+		}, want{action: policy.Defer, code: policy.CodeCryptoFailure}},
 		{"drop after STARTTLS reply, more hosts: skip", policy.Enforce, true, func(h *hop) {
 			h.greet("STARTTLS")
 			h.read()
 			h.say("220 2.0.0 go ahead")
-		}, want{action: policy.Skip, code: policy.Code475}},
+		}, want{action: policy.Skip, code: policy.CodeCryptoFailure}},
 		{"drop mid-handshake", policy.Enforce, false, func(h *hop) {
 			h.greet("STARTTLS")
 			h.read()
 			h.say("220 2.0.0 go ahead")
 			h.conn.Read(make([]byte, 10)) // part of the ClientHello
-		}, want{action: policy.Defer, code: policy.Code475}},
+		}, want{action: policy.Defer, code: policy.CodeCryptoFailure}},
 		{"garbage instead of a TLS handshake", policy.Enforce, false, func(h *hop) {
 			h.greet("STARTTLS")
 			h.read()
@@ -185,7 +185,7 @@ func TestRelayFaults(t *testing.T) {
 			h.conn.Read(make([]byte, 512)) // the ClientHello
 			h.say("garbage garbage garbage garbage garbage")
 			h.read()
-		}, want{action: policy.Defer, code: policy.Code475}},
+		}, want{action: policy.Defer, code: policy.CodeCryptoFailure}},
 		{"drop after the EHLO under TLS", policy.Enforce, false, func(h *hop) {
 			h.upToTLS()
 			h.read()
@@ -221,17 +221,17 @@ func TestRelayFaults(t *testing.T) {
 			h.read()
 			h.say("454 4.7.0 TLS not available")
 			h.read()
-		}, want{action: policy.Bounce, code: policy.Code5710}},
+		}, want{action: policy.Bounce, code: policy.CodeEncryptionNeeded}},
 		{"STARTTLS refused, more hosts: skip", policy.Enforce, true, func(h *hop) {
 			h.greet("STARTTLS")
 			h.read()
 			h.say("454 4.7.0 TLS not available")
 			h.read()
-		}, want{action: policy.Skip, code: policy.Code5710}},
+		}, want{action: policy.Skip, code: policy.CodeEncryptionNeeded}},
 		{"no STARTTLS: bounce 5.7.30 (E18)", policy.Enforce, false, func(h *hop) {
 			h.greet("DSN", "REQUIRETLS")
 			h.read()
-		}, want{action: policy.Bounce, code: policy.Code5730}},
+		}, want{action: policy.Bounce, code: policy.CodeSupportRequired}},
 		{"REQUIRETLS only before TLS (E22): bounce 5.7.30", policy.Enforce, false, func(h *hop) {
 			if h.greet("STARTTLS", "REQUIRETLS") && h.read() == "STARTTLS" {
 				h.say("220 2.0.0 go ahead")
@@ -240,7 +240,7 @@ func TestRelayFaults(t *testing.T) {
 					h.read()
 				}
 			}
-		}, want{action: policy.Bounce, code: policy.Code5730}},
+		}, want{action: policy.Bounce, code: policy.CodeSupportRequired}},
 		{"opportunistic, STARTTLS refused: sent in the clear without REQUIRETLS", policy.Opportunistic, false, func(h *hop) {
 			h.greet("STARTTLS", "DSN")
 			h.read()

@@ -12,7 +12,7 @@ import (
 // the last MX host, so the message bounces with Postfix's code and text.
 func ExampleEvaluate() {
 	a := policy.Attempt{
-		Tag:   policy.TagOf(true, false), // MAIL FROM:<...> REQUIRETLS
+		Tag:   policy.Signals{RequireTLS: true}.Tag(), // MAIL FROM:<...> REQUIRETLS
 		Level: policy.Enforce,
 		Host:  "mx.example.com",
 		Auth:  policy.AuthDANE,

@@ -137,7 +137,7 @@ func TestEvaluateExhaustive(t *testing.T) {
 		if a.NullSender {
 			require.NotEqual(t, policy.Bounce, d.Action, "%+v", a)
 			if d.Action == policy.Skip || d.Action == policy.Defer {
-				require.Contains(t, []policy.Code{policy.Code475, policy.Code474}, d.Code,
+				require.Contains(t, []policy.Code{policy.CodeCryptoFailure, policy.CodeSecurityNotSupported}, d.Code,
 					"only a broken TLS session or the TLS security level stops a bounce: %+v", a)
 			}
 			require.False(t, d.RetHdrs, "RFC 3461 Section 6.1")
@@ -159,12 +159,12 @@ func TestEvaluateExhaustive(t *testing.T) {
 		// R30: the facts that stop a REQUIRETLS message on a usable session
 		// do not stop an untagged one, so the session may carry other,
 		// unprotected messages before QUIT.
-		if a.Tag == policy.Required && (d.Action == policy.Skip || d.Action == policy.Bounce) && d.Code != policy.Code475 {
+		if a.Tag == policy.Required && (d.Action == policy.Skip || d.Action == policy.Bounce) && d.Code != policy.CodeCryptoFailure {
 			u := a
 			u.Tag = policy.Default
 			// A failed handshake leaves no session; the TLS security level
 			// stops every message alike.
-			if du := policy.Evaluate(u); du.Code != policy.Code475 && du.Code != policy.Code474 {
+			if du := policy.Evaluate(u); du.Code != policy.CodeCryptoFailure && du.Code != policy.CodeSecurityNotSupported {
 				require.Contains(t, []policy.Action{policy.Continue, policy.SendWithout}, du.Action, "R30 %+v", a)
 			}
 		}
@@ -172,26 +172,26 @@ func TestEvaluateExhaustive(t *testing.T) {
 		switch d.Action {
 		case policy.Bounce:
 			require.False(t, a.MoreHosts)
-			require.Contains(t, []policy.Code{policy.Code5730, policy.Code5710}, d.Code, "R33")
+			require.Contains(t, []policy.Code{policy.CodeSupportRequired, policy.CodeEncryptionNeeded}, d.Code, "R33")
 			require.True(t, d.Feature.Violation)
 		case policy.Skip:
 			require.True(t, a.MoreHosts)
 			require.NotEqual(t, policy.NoCode, d.Code)
 		case policy.Defer:
-			require.Contains(t, []policy.Code{policy.Code4710, policy.Code475, policy.Code474}, d.Code)
+			require.Contains(t, []policy.Code{policy.CodePolicyError, policy.CodeCryptoFailure, policy.CodeSecurityNotSupported}, d.Code)
 		default:
 			require.Equal(t, policy.NoCode, d.Code)
 		}
 		if d.Code != policy.NoCode {
 			require.NotEmpty(t, d.Reason())
-			if d.Code != policy.Code475 {
+			if d.Code != policy.CodeCryptoFailure {
 				require.Contains(t, d.Reason(), "mx.example", "the last attempted server is named")
 			}
 		}
 		// A policy error defers, never bounces (Postfix).
 		if a.Tag == policy.Required && !a.NullSender && a.Level == policy.ConfigError {
 			require.Equal(t, policy.Defer, d.Action)
-			require.Equal(t, policy.Code4710, d.Code)
+			require.Equal(t, policy.CodePolicyError, d.Code)
 		}
 		// Postfix Fix 20250825: a downgrade asks for RET=HDRS; under disable
 		// the request is ignored and the sender's RET kept.
@@ -352,7 +352,7 @@ func TestEvaluateOutOfRange(t *testing.T) {
 					// The same decision for every tag, level and sender.
 					r.Tag, r.Level, r.NullSender = policy.Default, policy.Disable, !r.NullSender
 					want = policy.Evaluate(r)
-					if d.Action != policy.Defer || d.Code != policy.Code4710 || d.Feature != (tlsstatus.Feature{}) ||
+					if d.Action != policy.Defer || d.Code != policy.CodePolicyError || d.Feature != (tlsstatus.Feature{}) ||
 						d.PlaintextFallback || d.CapTLS || d.RetHdrs {
 						t.Fatalf("%s %d does not defer 4.7.10: %+v gives %+v", in.name, v, b, d)
 					}

@@ -23,16 +23,27 @@ const (
 	NotRequired
 )
 
-// TagOf derives the tag from the envelope and the header facts.
-// requireTLS is the MAIL FROM parameter REQUIRETLS (or an honoured
-// Require-TLS-ESMTP header); tlsRequiredNo is a valid "TLS-Required: No"
-// field. REQUIRETLS wins: "the TLS-Required header field MUST be ignored"
-// (RFC 8689 Section 4.1).
-func TagOf(requireTLS, tlsRequiredNo bool) Tag {
+// Signals are what a message says about its TLS requirement, from the
+// envelope and the header, as [Signals.Tag] reads them. Naming the fields
+// keeps the two from being swapped.
+type Signals struct {
+	// RequireTLS: the MAIL FROM parameter REQUIRETLS was given (RFC 8689
+	// Section 4.1), or a "Require-TLS-ESMTP: yes" header the receiver
+	// chose to honour (Postfix; header.Facts.RequireTLSESMTP from a
+	// trusted source).
+	RequireTLS bool
+	// TLSRequiredNo: the header has a valid "TLS-Required: No" field
+	// (RFC 8689 Section 3), as header.Facts.TLSRequiredNo reports it.
+	TLSRequiredNo bool
+}
+
+// Tag derives the message's tag. REQUIRETLS wins: with it "the
+// TLS-Required header field MUST be ignored" (RFC 8689 Section 4.1).
+func (s Signals) Tag() Tag {
 	switch {
-	case requireTLS:
+	case s.RequireTLS:
 		return Required
-	case tlsRequiredNo:
+	case s.TLSRequiredNo:
 		return NotRequired
 	}
 	return Default
@@ -293,40 +304,47 @@ type Code uint8
 const (
 	// NoCode: no failure, so no status code.
 	NoCode Code = iota
-	// Code5730 "REQUIRETLS support required" (RFC 8689 Section 4.2.1 and
-	// Section 7). Postfix 3.11 uses it when the server announced no
-	// REQUIRETLS after TLS, and also when it offered no STARTTLS at all.
-	Code5730
-	// Code5710 "Encryption needed" (RFC 8689 Section 4.2.1). Postfix 3.11
-	// uses it when STARTTLS was refused, when no certificate was matched,
-	// and when the TLS security level cannot match certificates.
-	Code5710
-	// Code4710: REQUIRETLS policy configuration error; the message is
-	// deferred, never bounced (Postfix).
-	Code4710
-	// Code475: TLS handshake failure, or a certificate that the TLS
-	// security level requires to be authenticated was not; the message is
-	// deferred (Postfix "Cannot start TLS: handshake failure", "Server
-	// certificate not verified").
-	Code475
-	// Code474: the TLS security level requires TLS and the server offered
-	// none or refused STARTTLS; the message is deferred (Postfix "TLS is
-	// required, but was not offered by host ...").
-	Code474
+	// CodeSupportRequired is 5.7.30, "REQUIRETLS support required" (RFC
+	// 8689 Section 4.2.1 and Section 7): the next hop cannot carry the
+	// message onwards with REQUIRETLS. Evaluate uses it when the server
+	// announced no REQUIRETLS after TLS, and, like Postfix 3.11, when it
+	// offered no STARTTLS at all.
+	CodeSupportRequired
+	// CodeEncryptionNeeded is 5.7.10, "Encryption needed" (RFC 8689
+	// Section 4.2.1, RFC 5248). Evaluate uses it, like Postfix 3.11, when
+	// STARTTLS was refused, when no server certificate was matched, and
+	// when the TLS security level cannot match certificates at all.
+	CodeEncryptionNeeded
+	// CodePolicyError is 4.7.10, a temporary policy failure: the
+	// REQUIRETLS policy lookup failed (a configuration error) or the
+	// facts given to Evaluate are invalid. The message is deferred, never
+	// bounced, like Postfix.
+	CodePolicyError
+	// CodeCryptoFailure is 4.7.5, "Cryptographic failure" (RFC 3463
+	// X.7.5): the TLS handshake failed, or the TLS security level
+	// requires an authenticated server certificate and it was not. The
+	// message is deferred (Postfix "Cannot start TLS: handshake failure",
+	// "Server certificate not verified").
+	CodeCryptoFailure
+	// CodeSecurityNotSupported is 4.7.4, "Security features not
+	// supported" (RFC 3463 X.7.4): the TLS security level requires TLS
+	// and the server did not offer STARTTLS or refused it. The message is
+	// deferred (Postfix "TLS is required, but was not offered by host").
+	CodeSecurityNotSupported
 )
 
 // Enhanced returns the code as three numbers, e.g. [5 7 30]; zero for NoCode.
 func (c Code) Enhanced() [3]int {
 	switch c {
-	case Code5730:
+	case CodeSupportRequired:
 		return [3]int{5, 7, 30}
-	case Code5710:
+	case CodeEncryptionNeeded:
 		return [3]int{5, 7, 10}
-	case Code4710:
+	case CodePolicyError:
 		return [3]int{4, 7, 10}
-	case Code475:
+	case CodeCryptoFailure:
 		return [3]int{4, 7, 5}
-	case Code474:
+	case CodeSecurityNotSupported:
 		return [3]int{4, 7, 4}
 	}
 	return [3]int{}
@@ -335,15 +353,15 @@ func (c Code) Enhanced() [3]int {
 // String returns the dotted form, e.g. "5.7.30", or "" for NoCode.
 func (c Code) String() string {
 	switch c {
-	case Code5730:
+	case CodeSupportRequired:
 		return "5.7.30"
-	case Code5710:
+	case CodeEncryptionNeeded:
 		return "5.7.10"
-	case Code4710:
+	case CodePolicyError:
 		return "4.7.10"
-	case Code475:
+	case CodeCryptoFailure:
 		return "4.7.5"
-	case Code474:
+	case CodeSecurityNotSupported:
 		return "4.7.4"
 	}
 	return ""
@@ -370,7 +388,7 @@ type Outcome struct {
 
 // Decision is what [Evaluate] decided for one stage of one attempt.
 type Decision struct {
-	Outcome
+	Outcome // what to do now: action, status code, feature to log, reason
 
 	// WouldEnforce is, for the level [Monitor] only, what [Enforce] would
 	// have decided; its Action is zero for every other level.
@@ -412,8 +430,8 @@ type Decision struct {
 // Values out of range never lower a requirement: an unknown [Tag] is
 // treated as [Required], an unknown [Level] as [ConfigError] (4.7.10), and
 // an unknown [Stage], or an unknown [Auth], [Handshake] or [Cert] at a
-// stage where it is known, defers the message with [Code4710] whatever its
-// tag and level.
+// stage where it is known, defers the message with [CodePolicyError]
+// whatever its tag and level.
 //
 // Safety property (tested exhaustively): for a Required message with a
 // non-empty reverse path under [Enforce], the only send decision is
@@ -426,7 +444,7 @@ func Evaluate(a Attempt) Decision {
 	if !a.known() {
 		// A fact out of range (a caller bug or corrupted state) is not
 		// guessed at: nothing is sent on it.
-		d.Outcome = Outcome{Action: Defer, Code: Code4710, why: whyInvalid, host: a.Host}
+		d.Outcome = Outcome{Action: Defer, Code: CodePolicyError, why: whyInvalid, host: a.Host}
 		return d
 	}
 	if a.Tag == Default || a.Tag == NotRequired { // an unknown Tag counts as Required
@@ -451,7 +469,7 @@ func Evaluate(a Attempt) Decision {
 			// REQUIRETLS policy, not even a broken one.
 			d.Outcome, d.PlaintextFallback = required(&a, Opportunistic)
 		} else {
-			d.Outcome = Outcome{Action: Defer, Code: Code4710, why: whyConfig, host: a.Host}
+			d.Outcome = Outcome{Action: Defer, Code: CodePolicyError, why: whyConfig, host: a.Host}
 		}
 	}
 	// A downgrade: REQUIRETLS was requested and the level let it go.
@@ -602,9 +620,9 @@ func required(a *Attempt, level Level) (Outcome, bool) {
 	switch {
 	case level == Enforce && !a.Auth.canAuthenticate():
 		// Postfix logs nocertmatch under enforce even for level none.
-		return fail(a, o, Code5710, whyCertLevel, tlsstatus.NoCertMatch), false
+		return fail(a, o, CodeEncryptionNeeded, whyCertLevel, tlsstatus.NoCertMatch), false
 	case level == OpportunisticSTARTTLS && (a.Auth == AuthNoEncryption || sec == secNone):
-		return fail(a, o, Code5710, whyNoEncryption, tlsstatus.NoEncryption), false
+		return fail(a, o, CodeEncryptionNeeded, whyNoEncryption, tlsstatus.NoEncryption), false
 	case a.Stage == BeforeConnect:
 		return o, fallback
 	}
@@ -618,7 +636,7 @@ func required(a *Attempt, level Level) (Outcome, bool) {
 		case strict:
 			// RFC 8689 maps no code to a server without STARTTLS;
 			// Postfix uses 5.7.30 here, not 5.7.10, and so do we.
-			return fail(a, o, Code5730, whyNoSTARTTLS, tlsstatus.NoSTARTTLS), false
+			return fail(a, o, CodeSupportRequired, whyNoSTARTTLS, tlsstatus.NoSTARTTLS), false
 		case o.violated:
 			return levelFail(a, o, whyTLSNotOffered), false
 		}
@@ -636,7 +654,7 @@ func required(a *Attempt, level Level) (Outcome, bool) {
 		o.violated = sec >= secEncrypt
 		switch {
 		case strict:
-			return fail(a, o, Code5710, whyRefused, tlsstatus.NoSTARTTLS), false
+			return fail(a, o, CodeEncryptionNeeded, whyRefused, tlsstatus.NoSTARTTLS), false
 		case o.violated:
 			return levelFail(a, o, whyTLSRefused), false
 		}
@@ -657,7 +675,7 @@ func required(a *Attempt, level Level) (Outcome, bool) {
 		if a.Cert == CertNameMismatch {
 			why = whyCertMismatch
 		}
-		return fail(a, o, Code5710, why, tlsstatus.NoCertMatch), false
+		return fail(a, o, CodeEncryptionNeeded, why, tlsstatus.NoCertMatch), false
 	case o.violated:
 		// Compliant for REQUIRETLS, not for the TLS security level.
 		o.Feature = tlsstatus.Feature{Name: tlsstatus.RequireTLS, Final: tlsstatus.NoCertMatch}
@@ -669,7 +687,7 @@ func required(a *Attempt, level Level) (Outcome, bool) {
 	// Stage 4: REQUIRETLS in the EHLO reply after TLS (RFC 8689 Section 2).
 	if !a.RequireTLSAnnounced {
 		if level == Enforce {
-			return fail(a, o, Code5730, whyNoRequireTLS, tlsstatus.None), false
+			return fail(a, o, CodeSupportRequired, whyNoRequireTLS, tlsstatus.None), false
 		}
 		return downgrade(o, whyNotOffered), fallback
 	}
@@ -722,9 +740,9 @@ func levelFail(a *Attempt, o Outcome, why reason) Outcome {
 	if a.MoreHosts {
 		o.Action = Skip
 	}
-	o.Code = Code474
+	o.Code = CodeSecurityNotSupported
 	if why == whyCertNotVerified {
-		o.Code = Code475
+		o.Code = CodeCryptoFailure
 	}
 	o.why = why
 	o.violated = true
@@ -737,7 +755,7 @@ func handshakeFailed(a *Attempt, o Outcome) Outcome {
 	if a.MoreHosts {
 		o.Action = Skip
 	}
-	o.Code = Code475
+	o.Code = CodeCryptoFailure
 	o.why = whyHandshake
 	return o
 }

@@ -42,11 +42,11 @@ func failedHandshake(f func(*policy.Attempt)) policy.Attempt {
 	})
 }
 
-func TestTagOf(t *testing.T) {
-	assert.Equal(t, policy.Default, policy.TagOf(false, false))
-	assert.Equal(t, policy.NotRequired, policy.TagOf(false, true), "R24")
-	assert.Equal(t, policy.Required, policy.TagOf(true, false), "R23")
-	assert.Equal(t, policy.Required, policy.TagOf(true, true), "R25/E1: REQUIRETLS wins")
+func TestSignalsTag(t *testing.T) {
+	assert.Equal(t, policy.Default, policy.Signals{}.Tag())
+	assert.Equal(t, policy.NotRequired, policy.Signals{TLSRequiredNo: true}.Tag(), "R24")
+	assert.Equal(t, policy.Required, policy.Signals{RequireTLS: true}.Tag(), "R23")
+	assert.Equal(t, policy.Required, policy.Signals{RequireTLS: true, TLSRequiredNo: true}.Tag(), "R25/E1: REQUIRETLS wins")
 }
 
 func TestEvaluate(t *testing.T) {
@@ -66,11 +66,11 @@ func TestEvaluate(t *testing.T) {
 				a.TLSLevel = tlsstatus.May
 				a.MoreHosts = true
 			}),
-			policy.Skip, policy.Code5710, "!requiretls:nocertmatch",
+			policy.Skip, policy.CodeEncryptionNeeded, "!requiretls:nocertmatch",
 			"Sender requested REQUIRETLS, but my configured TLS security level 'may' disables certificate matching. The last attempted server was mx.example.com"},
 		{"R31 last host bounces",
 			with(func(a *policy.Attempt) { a.Stage = policy.BeforeConnect; a.Auth = policy.AuthNone; a.TLSLevel = "" }),
-			policy.Bounce, policy.Code5710, "!requiretls:nocertmatch",
+			policy.Bounce, policy.CodeEncryptionNeeded, "!requiretls:nocertmatch",
 			"Sender requested REQUIRETLS, but my configured TLS security level 'may' disables certificate matching. The last attempted server was mx.example.com"},
 		{"R14 MTA-STS validated MX continues",
 			with(func(a *policy.Attempt) { a.Stage = policy.BeforeConnect; a.Auth = policy.AuthMTASTS }),
@@ -83,7 +83,7 @@ func TestEvaluate(t *testing.T) {
 			policy.Continue, policy.NoCode, "requiretls?", ""},
 		{"E14 static next hop still needs REQUIRETLS",
 			with(func(a *policy.Attempt) { a.Auth = policy.AuthStaticPKIX; a.RequireTLSAnnounced = false }),
-			policy.Bounce, policy.Code5730, "!requiretls:none",
+			policy.Bounce, policy.CodeSupportRequired, "!requiretls:none",
 			"Sender requested REQUIRETLS, but no server was found that supports REQUIRETLS. The last attempted server was mx.example.com"},
 		{"E13 implicit MX needs no DNSSEC or MTA-STS, only a certificate for the domain",
 			with(func(a *policy.Attempt) {
@@ -99,12 +99,12 @@ func TestEvaluate(t *testing.T) {
 				a.Stage = policy.AfterSTARTTLS
 				a.Cert = policy.CertNameMismatch
 			}),
-			policy.Bounce, policy.Code5710, "!requiretls:nocertmatch",
+			policy.Bounce, policy.CodeEncryptionNeeded, "!requiretls:nocertmatch",
 			"Sender requested REQUIRETLS, but no matching server certificate was found. The last attempted server was example.com"},
 		{"E15 DANE-EE(3) match counts as authenticated and name-matched", good(), policy.SendRequireTLS, policy.NoCode, "requiretls", ""},
 		{"E15 DANE without a TLSA match is untrusted",
 			with(func(a *policy.Attempt) { a.Cert = policy.CertUntrusted; a.MoreHosts = true }),
-			policy.Skip, policy.Code5710, "!requiretls:nocertmatch",
+			policy.Skip, policy.CodeEncryptionNeeded, "!requiretls:nocertmatch",
 			"Sender requested REQUIRETLS, but no trusted server certificate was found. The last attempted server was mx.example.com"},
 		{"E17 MTA-STS mode enforce validates the MX",
 			with(func(a *policy.Attempt) { a.Auth = policy.AuthMTASTS; a.TLSLevel = tlsstatus.Verify }),
@@ -115,15 +115,15 @@ func TestEvaluate(t *testing.T) {
 				a.Auth = policy.AuthNone
 				a.TLSLevel = tlsstatus.May
 			}),
-			policy.Bounce, policy.Code5710, "!requiretls:nocertmatch",
+			policy.Bounce, policy.CodeEncryptionNeeded, "!requiretls:nocertmatch",
 			"Sender requested REQUIRETLS, but my configured TLS security level 'may' disables certificate matching. The last attempted server was mx.example.com"},
 		{"R13 R57 E18 no STARTTLS is 5.7.30 as in Postfix",
 			with(func(a *policy.Attempt) { a.Stage = policy.AfterEHLO; a.STARTTLSOffered = false }),
-			policy.Bounce, policy.Code5730, "!requiretls:nostarttls",
+			policy.Bounce, policy.CodeSupportRequired, "!requiretls:nostarttls",
 			"Sender requested REQUIRETLS, but TLS service was not offered by host mx.example.com"},
 		{"R29 no STARTTLS with more hosts skips",
 			with(func(a *policy.Attempt) { a.Stage = policy.AfterEHLO; a.STARTTLSOffered = false; a.MoreHosts = true }),
-			policy.Skip, policy.Code5730, "!requiretls:nostarttls",
+			policy.Skip, policy.CodeSupportRequired, "!requiretls:nostarttls",
 			"Sender requested REQUIRETLS, but TLS service was not offered by host mx.example.com"},
 		{"E18 STARTTLS refused is 5.7.10",
 			with(func(a *policy.Attempt) {
@@ -131,14 +131,14 @@ func TestEvaluate(t *testing.T) {
 				a.Handshake = policy.HandshakeRefused
 				a.STARTTLSReply = "454 4.7.0 TLS not available"
 			}),
-			policy.Bounce, policy.Code5710, "!requiretls:nostarttls",
+			policy.Bounce, policy.CodeEncryptionNeeded, "!requiretls:nostarttls",
 			"Sender requested REQUIRETLS, but host mx.example.com refused to start TLS: 454 4.7.0 TLS not available"},
 		{"R57 handshake failure defers, no plaintext",
 			failedHandshake(func(*policy.Attempt) {}),
-			policy.Defer, policy.Code475, "requiretls?", "Cannot start TLS: handshake failure"},
+			policy.Defer, policy.CodeCryptoFailure, "requiretls?", "Cannot start TLS: handshake failure"},
 		{"R15 R58 untrusted certificate",
 			with(func(a *policy.Attempt) { a.Stage = policy.AfterSTARTTLS; a.Cert = policy.CertUntrusted }),
-			policy.Bounce, policy.Code5710, "!requiretls:nocertmatch",
+			policy.Bounce, policy.CodeEncryptionNeeded, "!requiretls:nocertmatch",
 			"Sender requested REQUIRETLS, but no trusted server certificate was found. The last attempted server was mx.example.com"},
 		{"R27.4 name mismatch",
 			with(func(a *policy.Attempt) {
@@ -146,14 +146,14 @@ func TestEvaluate(t *testing.T) {
 				a.Cert = policy.CertNameMismatch
 				a.MoreHosts = true
 			}),
-			policy.Skip, policy.Code5710, "!requiretls:nocertmatch",
+			policy.Skip, policy.CodeEncryptionNeeded, "!requiretls:nocertmatch",
 			"Sender requested REQUIRETLS, but no matching server certificate was found. The last attempted server was mx.example.com"},
 		{"AfterSTARTTLS ok continues to EHLO",
 			with(func(a *policy.Attempt) { a.Stage = policy.AfterSTARTTLS }),
 			policy.Continue, policy.NoCode, "requiretls?", ""},
 		{"R16 R27.5 no REQUIRETLS after TLS",
 			with(func(a *policy.Attempt) { a.RequireTLSAnnounced = false }),
-			policy.Bounce, policy.Code5730, "!requiretls:none",
+			policy.Bounce, policy.CodeSupportRequired, "!requiretls:none",
 			"Sender requested REQUIRETLS, but no server was found that supports REQUIRETLS. The last attempted server was mx.example.com"},
 		{"E22 implicit TLS counts the first EHLO", good(), policy.SendRequireTLS, policy.NoCode, "requiretls", ""},
 
@@ -165,7 +165,7 @@ func TestEvaluate(t *testing.T) {
 				a.Auth = policy.AuthNoEncryption
 				a.TLSLevel = ""
 			}),
-			policy.Bounce, policy.Code5710, "!requiretls:noencryption",
+			policy.Bounce, policy.CodeEncryptionNeeded, "!requiretls:noencryption",
 			"Sender requested REQUIRETLS, but my configured TLS security level 'none' disables encryption. The last attempted server was mx.example.com"},
 		{"opp+starttls level may continues",
 			with(func(a *policy.Attempt) {
@@ -176,7 +176,7 @@ func TestEvaluate(t *testing.T) {
 			policy.Continue, policy.NoCode, "requiretls?", ""},
 		{"opp+starttls requires STARTTLS",
 			with(func(a *policy.Attempt) { a.Level = policy.OpportunisticSTARTTLS; a.STARTTLSOffered = false }),
-			policy.Bounce, policy.Code5730, "!requiretls:nostarttls",
+			policy.Bounce, policy.CodeSupportRequired, "!requiretls:nostarttls",
 			"Sender requested REQUIRETLS, but TLS service was not offered by host mx.example.com"},
 		{"opp+starttls without REQUIRETLS downgrades",
 			with(func(a *policy.Attempt) { a.Level = policy.OpportunisticSTARTTLS; a.RequireTLSAnnounced = false }),
@@ -220,7 +220,7 @@ func TestEvaluate(t *testing.T) {
 			policy.SendWithout, policy.NoCode, "", ""},
 		{"error defers 4.7.10",
 			with(func(a *policy.Attempt) { a.Level = policy.ConfigError; a.MoreHosts = true }),
-			policy.Defer, policy.Code4710, "",
+			policy.Defer, policy.CodePolicyError, "",
 			"REQUIRETLS policy configuration error. The last attempted server was mx.example.com"},
 
 		// empty reverse path
@@ -322,7 +322,7 @@ func TestEvaluateMonitor(t *testing.T) {
 	assert.Equal(t, "requiretls:none", d.Feature.String())
 	assert.True(t, d.RetHdrs)
 	assert.Equal(t, policy.Bounce, d.WouldEnforce.Action)
-	assert.Equal(t, policy.Code5710, d.WouldEnforce.Code)
+	assert.Equal(t, policy.CodeEncryptionNeeded, d.WouldEnforce.Code)
 	assert.Equal(t, "!requiretls:nocertmatch", d.WouldEnforce.Feature.String())
 	assert.Equal(t, "Sender requested REQUIRETLS, but my configured TLS security level 'may' disables certificate matching. The last attempted server was mx.example.com", d.WouldEnforce.Reason())
 
@@ -342,14 +342,14 @@ func TestReasonEscapesControls(t *testing.T) {
 }
 
 func TestCode(t *testing.T) {
-	assert.Equal(t, "5.7.30", policy.Code5730.String(), "R9 R33")
-	assert.Equal(t, [3]int{5, 7, 30}, policy.Code5730.Enhanced())
-	assert.Equal(t, "5.7.10", policy.Code5710.String(), "R33")
-	assert.Equal(t, [3]int{5, 7, 10}, policy.Code5710.Enhanced())
-	assert.Equal(t, "4.7.10", policy.Code4710.String())
-	assert.Equal(t, [3]int{4, 7, 10}, policy.Code4710.Enhanced())
-	assert.Equal(t, "4.7.5", policy.Code475.String())
-	assert.Equal(t, [3]int{4, 7, 5}, policy.Code475.Enhanced())
+	assert.Equal(t, "5.7.30", policy.CodeSupportRequired.String(), "R9 R33")
+	assert.Equal(t, [3]int{5, 7, 30}, policy.CodeSupportRequired.Enhanced())
+	assert.Equal(t, "5.7.10", policy.CodeEncryptionNeeded.String(), "R33")
+	assert.Equal(t, [3]int{5, 7, 10}, policy.CodeEncryptionNeeded.Enhanced())
+	assert.Equal(t, "4.7.10", policy.CodePolicyError.String())
+	assert.Equal(t, [3]int{4, 7, 10}, policy.CodePolicyError.Enhanced())
+	assert.Equal(t, "4.7.5", policy.CodeCryptoFailure.String())
+	assert.Equal(t, [3]int{4, 7, 5}, policy.CodeCryptoFailure.Enhanced())
 	assert.Equal(t, "", policy.NoCode.String())
 	assert.Equal(t, [3]int{}, policy.NoCode.Enhanced())
 }
@@ -402,7 +402,7 @@ func TestEvaluateUnknownTag(t *testing.T) {
 		a := with(func(a *policy.Attempt) { a.Tag = tag; a.Stage = policy.AfterEHLO; a.STARTTLSOffered = false })
 		d := policy.Evaluate(a)
 		assert.Equal(t, policy.Bounce, d.Action, "%v", tag)
-		assert.Equal(t, policy.Code5730, d.Code)
+		assert.Equal(t, policy.CodeSupportRequired, d.Code)
 		assert.Equal(t, "!requiretls:nostarttls", d.Feature.String())
 		a.Tag = policy.Required
 		assert.Equal(t, policy.Evaluate(a), d, "%v evaluates as Required", tag)
@@ -435,7 +435,7 @@ func TestEvaluateUnknownFacts(t *testing.T) {
 				a.Tag, a.NullSender = tag, null
 				d := policy.Evaluate(a)
 				assert.Equal(t, policy.Defer, d.Action, "%s %v null=%v", tt.name, tag, null)
-				assert.Equal(t, policy.Code4710, d.Code, tt.name)
+				assert.Equal(t, policy.CodePolicyError, d.Code, tt.name)
 				assert.False(t, d.PlaintextFallback || d.CapTLS || d.RetHdrs, tt.name)
 				assert.Equal(t, "REQUIRETLS policy error: unknown delivery attempt facts. The last attempted server was mx.example.com", d.Reason(), tt.name)
 			}

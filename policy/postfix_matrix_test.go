@@ -198,8 +198,8 @@ func TestEvaluateTLSLevel(t *testing.T) {
 	a = untrusted
 	a.Tag, a.Host, a.TLSLevel, a.Stage = policy.Default, "mx.example", tlsstatus.Secure, policy.AfterSTARTTLS
 	assert.Equal(t, "Server certificate not verified", policy.Evaluate(a).Reason())
-	assert.Equal(t, "4.7.4", policy.Code474.String())
-	assert.Equal(t, [3]int{4, 7, 4}, policy.Code474.Enhanced())
+	assert.Equal(t, "4.7.4", policy.CodeSecurityNotSupported.String())
+	assert.Equal(t, [3]int{4, 7, 4}, policy.CodeSecurityNotSupported.Enhanced())
 }
 
 // TestFieldUndecided: slot 0 is "LEVEL?" until TLS is up or the message

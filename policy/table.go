@@ -94,8 +94,8 @@ func Atom(l Level) Item {
 // "example.com", a U-label becomes an A-label, "::ffff:192.0.2.1" is
 // "192.0.2.1").
 type Entry struct {
-	Key   string
-	Level Level
+	Key   string // the next hop, ".parent" domain or IP address to match
+	Level Level  // the enforcement level for a next hop the key matches
 }
 
 // Inline returns an inline: table (a fixed-string table: ".parent" keys
@@ -138,7 +138,7 @@ func (t *inline) add(key string, r result, off int) error {
 // CIDRRule is one rule of a [CIDR] table.
 type CIDRRule struct {
 	Prefix netip.Prefix // must be the network address (no host bits), like Postfix
-	Level  Level
+	Level  Level        // the enforcement level for a next-hop address in Prefix
 }
 
 // CIDR returns a cidr: table, matched against IP-literal next hops in
@@ -158,8 +158,8 @@ func CIDR(rules ...CIDRRule) (Item, error) {
 // RegexpRule is one rule of a [Regexp] table.
 type RegexpRule struct {
 	Pattern string // Go RE2 syntax, matched case-insensitively against the normalised next hop (see [Policy.Lookup])
-	Level   Level
-	Negate  bool // Postfix's "!/pattern/": match when the pattern does not
+	Level   Level  // the enforcement level for a next hop the rule matches
+	Negate  bool   // Postfix's "!/pattern/": match when the pattern does not
 }
 
 // Regexp returns a regexp: table. Only the full next-hop name is matched;

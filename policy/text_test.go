@@ -332,7 +332,7 @@ func ExampleTag_MarshalText() {
 		ID  string     `json:"id"`
 		Tag policy.Tag `json:"tag"`
 	}
-	b, err := json.Marshal(entry{ID: "4QXk2T", Tag: policy.TagOf(true, false)})
+	b, err := json.Marshal(entry{ID: "4QXk2T", Tag: policy.Signals{RequireTLS: true}.Tag()})
 	if err != nil {
 		fmt.Println(err)
 		return

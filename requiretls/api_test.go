@@ -39,7 +39,7 @@ func TestPolicyErrorAsGivesTheSpecificReply(t *testing.T) {
 		reason   string
 	}{
 		{"R15 untrusted certificate", startPeer(t, other, true), ErrEncryptionNeeded, "no trusted server certificate was found"},
-		{"R16 no REQUIRETLS after TLS", startPeer(t, pki, false), ErrREQUIRETLSRequired, "no server was found that supports REQUIRETLS"},
+		{"R16 no REQUIRETLS after TLS", startPeer(t, pki, false), ErrSupportRequired, "no server was found that supports REQUIRETLS"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := dialPeer(t, d, tc.peer.addr, required)

@@ -191,7 +191,7 @@ func TestR28NoLegacyTLS(t *testing.T) {
 	var pe *PolicyError
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, policy.Defer, pe.Decision.Action, "R28 no TLS 1.1 session for REQUIRETLS")
-	assert.Equal(t, policy.Code475, pe.Decision.Code)
+	assert.Equal(t, policy.CodeCryptoFailure, pe.Decision.Code)
 	mails, _ := rec.snapshot()
 	assert.Empty(t, mails)
 }
@@ -232,7 +232,7 @@ func TestE15DANEEEIgnoresNameAndDates(t *testing.T) {
 		_, err := deliver(t, d, p, a)
 		var pe *PolicyError
 		require.ErrorAs(t, err, &pe)
-		assert.Equal(t, policy.Code5710, pe.Decision.Code)
+		assert.Equal(t, policy.CodeEncryptionNeeded, pe.Decision.Code)
 	})
 	t.Run("E15 control: no TLSA match", func(t *testing.T) {
 		d := &Dialer{TLSConfig: &tls.Config{ServerName: "mx.dane.example", VerifyConnection: daneEE([32]byte{1})}}
@@ -315,7 +315,7 @@ func TestR48DSNSentWithEmptyReversePath(t *testing.T) {
 			defer cancel()
 			d := &Dialer{LocalName: "mx.test", TLSConfig: pki.ClientConfig()}
 			c, err := d.Dial(ctx, tc.p.addr, policy.Attempt{
-				Tag: policy.TagOf(env.RequireTLS, false), NullSender: true, Level: policy.Enforce,
+				Tag: policy.Signals{RequireTLS: env.RequireTLS}.Tag(), NullSender: true, Level: policy.Enforce,
 				Auth: policy.AuthStaticPKIX, Host: "mx.test",
 			})
 			require.NoError(t, err)

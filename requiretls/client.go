@@ -26,7 +26,7 @@ import (
 //
 // The error wraps [ErrEncryptionNeeded] (5.7.10) when the session is not
 // under TLS, the handshake failed or the server is not authenticated, and
-// [ErrREQUIRETLSRequired] (5.7.30) when the keyword is missing, so errors.Is
+// [ErrSupportRequired] (5.7.30) when the keyword is missing, so errors.Is
 // and errors.As with *smtp.SMTPError both work; go-smtp's own check returns
 // a plain error that callers cannot match.
 func CheckMail(c *smtp.Client) error {
@@ -64,7 +64,7 @@ func refusal(cs *tls.ConnectionState, authErr error, announced bool) error {
 	case authErr != nil:
 		return fmt.Errorf("requiretls: server not authenticated: %w (%w)", ErrEncryptionNeeded, authErr)
 	case !announced:
-		return fmt.Errorf("requiretls: next hop does not announce REQUIRETLS after TLS: %w", ErrREQUIRETLSRequired)
+		return fmt.Errorf("requiretls: next hop does not announce REQUIRETLS after TLS: %w", ErrSupportRequired)
 	}
 	return nil
 }

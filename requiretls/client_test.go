@@ -51,7 +51,7 @@ func TestCheckMail(t *testing.T) {
 		require.NoError(t, err)
 		defer c.Close()
 		err = CheckMail(c)
-		assert.ErrorIs(t, err, ErrREQUIRETLSRequired)
+		assert.ErrorIs(t, err, ErrSupportRequired)
 		var se *smtp.SMTPError
 		require.ErrorAs(t, err, &se)
 		assert.Equal(t, 550, se.Code)
@@ -95,7 +95,7 @@ func TestCheckMailNeedsAnAuthenticatedServer(t *testing.T) {
 		defer c.Close()
 		err = CheckMail(c)
 		assert.ErrorIs(t, err, ErrEncryptionNeeded)
-		assert.NotErrorIs(t, err, ErrREQUIRETLSRequired)
+		assert.NotErrorIs(t, err, ErrSupportRequired)
 	})
 	mails, _ := rec.snapshot()
 	assert.Empty(t, mails)

@@ -15,10 +15,10 @@ const Keyword = "REQUIRETLS"
 const LineIncrement = len(" " + Keyword) // 11
 
 var (
-	// ErrREQUIRETLSRequired is the reply of RFC 8689 Section 4.2.1 for a
+	// ErrSupportRequired is the reply of RFC 8689 Section 4.2.1 for a
 	// message that cannot be sent because the next hop does not support
 	// REQUIRETLS: 550 5.7.30 (RFC 8689 Section 7.2).
-	ErrREQUIRETLSRequired = &smtp.SMTPError{
+	ErrSupportRequired = &smtp.SMTPError{
 		Code:         550,
 		EnhancedCode: smtp.EnhancedCode{5, 7, 30},
 		Message:      "REQUIRETLS support required",

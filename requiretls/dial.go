@@ -254,7 +254,7 @@ func (c *Conn) Close() error {
 // for REQUIRETLS or nothing: unless the decision is SendRequireTLS, Mail
 // sends nothing and returns an error wrapping [ErrEncryptionNeeded]
 // (5.7.10: no TLS, or the server not authenticated) or
-// [ErrREQUIRETLSRequired] (5.7.30: no REQUIRETLS after TLS, or a session
+// [ErrSupportRequired] (5.7.30: no REQUIRETLS after TLS, or a session
 // dialled for a message that was not tagged Required), as
 // RFC 8689 Section 4.2.1 has it. This is so also for a Required message that
 // the level let go without REQUIRETLS (a downgrade): to accept the
@@ -269,10 +269,10 @@ func (c *Conn) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	granted := c.Decision.Action == policy.SendRequireTLS
 	if o.RequireTLS && !granted {
-		if err := refusal(c.TLS, c.CertErr, Offered(c.TLSEHLO, c.TLS != nil)); err != nil {
+		if err := refusal(c.TLS, c.CertErr, Offered(c.TLSEHLO, c.TLS)); err != nil {
 			return err
 		}
-		return fmt.Errorf("requiretls: session dialled for a %s message, decided %s: %w", c.Attempt.Tag, c.Decision.Action, ErrREQUIRETLSRequired)
+		return fmt.Errorf("requiretls: session dialled for a %s message, decided %s: %w", c.Attempt.Tag, c.Decision.Action, ErrSupportRequired)
 	}
 	if granted && c.TLS == nil {
 		// Evaluate never decides so; this guards the invariant (RFC 8689
@@ -297,7 +297,7 @@ func (c *Conn) Field() tlsstatus.Field {
 }
 
 // PolicyError is returned by [Dialer.Dial] when the policy decided to skip
-// this host, bounce or defer the message. It wraps [ErrREQUIRETLSRequired]
+// this host, bounce or defer the message. It wraps [ErrSupportRequired]
 // for 5.7.30 and [ErrEncryptionNeeded] for 5.7.10, and the network or TLS
 // error that led to the decision, if any, for errors.Is.
 //
@@ -325,9 +325,9 @@ func (e *PolicyError) Error() string {
 func (e *PolicyError) Unwrap() []error {
 	var errs []error
 	switch e.Decision.Code {
-	case policy.Code5730:
-		errs = append(errs, ErrREQUIRETLSRequired)
-	case policy.Code5710:
+	case policy.CodeSupportRequired:
+		errs = append(errs, ErrSupportRequired)
+	case policy.CodeEncryptionNeeded:
 		errs = append(errs, ErrEncryptionNeeded)
 	}
 	if e.Err != nil {
@@ -353,9 +353,9 @@ func (e *PolicyError) As(target any) bool {
 func (e *PolicyError) Reply() *smtp.SMTPError {
 	code := 550
 	switch e.Decision.Code {
-	case policy.Code5710:
+	case policy.CodeEncryptionNeeded:
 		code = 523
-	case policy.Code4710, policy.Code475, policy.Code474:
+	case policy.CodePolicyError, policy.CodeCryptoFailure, policy.CodeSecurityNotSupported:
 		code = 451
 	}
 	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(e.Decision.Code.Enhanced()), Message: e.Decision.Reason()}
@@ -673,7 +673,7 @@ func (s *dialSession) run() (*Conn, error) {
 		return s.handOver(dec)
 	}
 	s.a.Stage = policy.AfterTLSEHLO
-	s.a.RequireTLSAnnounced = Offered(s.tlsEHLO, s.tls != nil)
+	s.a.RequireTLSAnnounced = Offered(s.tlsEHLO, s.tls)
 	dec = policy.Evaluate(s.a)
 	if isFinal(dec.Action) {
 		return nil, s.fail(dec, nil)

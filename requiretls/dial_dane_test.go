@@ -99,7 +99,7 @@ func TestDialDANETrustAnchor(t *testing.T) {
 	_, err = deliver(t, d, p, requiredEnforce("other.test"))
 	var pe *PolicyError
 	require.ErrorAs(t, err, &pe)
-	assert.Equal(t, policy.Code5710, pe.Decision.Code)
+	assert.Equal(t, policy.CodeEncryptionNeeded, pe.Decision.Code)
 	assert.Equal(t, policy.CertNameMismatch, pe.Attempt.Cert)
 	assert.ErrorIs(t, pe.CertErr, dane.ErrName)
 	assert.Equal(t, "!dane/!requiretls:nocertmatch", pe.Field().String())
@@ -142,7 +142,7 @@ func TestDialDANERefused(t *testing.T) {
 			require.ErrorAs(t, err, &pe)
 			assert.ErrorIs(t, err, ErrEncryptionNeeded)
 			assert.Equal(t, policy.Bounce, pe.Decision.Action)
-			assert.Equal(t, policy.Code5710, pe.Decision.Code)
+			assert.Equal(t, policy.CodeEncryptionNeeded, pe.Decision.Code)
 			assert.Equal(t, tc.stage, pe.Attempt.Stage)
 			assert.Equal(t, tc.field, pe.Field().String())
 			if tc.sentinel != nil {
@@ -169,7 +169,7 @@ func TestDialDANEUntagged(t *testing.T) {
 	var pe *PolicyError
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, policy.Defer, pe.Decision.Action)
-	assert.Equal(t, policy.Code475, pe.Decision.Code)
+	assert.Equal(t, policy.CodeCryptoFailure, pe.Decision.Code)
 	assert.Equal(t, "!dane", pe.Field().String())
 	mails, _ := p.rec.snapshot()
 	assert.Empty(t, mails)

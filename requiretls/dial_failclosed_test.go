@@ -61,9 +61,9 @@ func TestConnMailRefusesUngrantedREQUIRETLS(t *testing.T) {
 	}{
 		{"R13 untagged, plaintext: 5.7.10", startPeer(t, nil, true), untagged, ErrEncryptionNeeded},
 		{"R15 untagged, untrusted certificate: 5.7.10", startPeer(t, other, true), untagged, ErrEncryptionNeeded},
-		{"R16 untagged, no REQUIRETLS after TLS: 5.7.30", startPeer(t, pki, false), untagged, ErrREQUIRETLSRequired},
-		{"untagged, every condition met: 5.7.30, not dialled for it", startPeer(t, pki, true), untagged, ErrREQUIRETLSRequired},
-		{"R16 Required, opportunistic downgrade: 5.7.30", startPeer(t, pki, false), required(policy.Opportunistic), ErrREQUIRETLSRequired},
+		{"R16 untagged, no REQUIRETLS after TLS: 5.7.30", startPeer(t, pki, false), untagged, ErrSupportRequired},
+		{"untagged, every condition met: 5.7.30, not dialled for it", startPeer(t, pki, true), untagged, ErrSupportRequired},
+		{"R16 Required, opportunistic downgrade: 5.7.30", startPeer(t, pki, false), required(policy.Opportunistic), ErrSupportRequired},
 		{"R13 Required, opportunistic in plaintext: 5.7.10", startPeer(t, nil, true), required(policy.Opportunistic), ErrEncryptionNeeded},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -114,7 +114,7 @@ func TestDialMTASTSRefused(t *testing.T) {
 			var pe *PolicyError
 			require.ErrorAs(t, err, &pe)
 			assert.ErrorIs(t, err, ErrEncryptionNeeded)
-			assert.Equal(t, policy.Code5710, pe.Decision.Code)
+			assert.Equal(t, policy.CodeEncryptionNeeded, pe.Decision.Code)
 			assert.Equal(t, tc.stage, pe.Attempt.Stage)
 			assert.Equal(t, tc.field, pe.Field().String())
 			assert.Equal(t, tc.mxDeny, errors.Is(err, mtasts.ErrMXNotAllowed), "wraps mtasts.ErrMXNotAllowed")

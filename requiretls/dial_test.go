@@ -95,8 +95,8 @@ func TestDialer(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, policy.SendRequireTLS, c.Decision.Action)
 		assert.Equal(t, "verify/requiretls", c.Field().String())
-		assert.False(t, Offered(c.EHLO, false))
-		assert.True(t, Offered(c.TLSEHLO, true))
+		assert.False(t, Offered(c.EHLO, handshakeDone), "not announced before TLS")
+		assert.True(t, Offered(c.TLSEHLO, c.TLS))
 		_, msgs := reqtls.rec.snapshot()
 		require.Len(t, msgs, 1)
 		assert.True(t, msgs[0].requireTLS, "the peer saw REQUIRETLS")
@@ -108,7 +108,7 @@ func TestDialer(t *testing.T) {
 		var pe *PolicyError
 		require.ErrorAs(t, err, &pe)
 		assert.Equal(t, policy.Bounce, pe.Decision.Action)
-		assert.ErrorIs(t, err, ErrREQUIRETLSRequired)
+		assert.ErrorIs(t, err, ErrSupportRequired)
 		assert.Equal(t, "verify/!requiretls:none", pe.Field().String())
 		assert.Equal(t, "Sender requested REQUIRETLS, but no server was found that supports REQUIRETLS. The last attempted server was mx.test", pe.Decision.Reason())
 		assert.Equal(t, 550, pe.Reply().Code)
@@ -138,7 +138,7 @@ func TestDialer(t *testing.T) {
 		_, err := deliver(t, d, plaintext, required(policy.Enforce))
 		var pe *PolicyError
 		require.ErrorAs(t, err, &pe)
-		assert.Equal(t, policy.Code5730, pe.Decision.Code, "E18: Postfix uses 5.7.30 here")
+		assert.Equal(t, policy.CodeSupportRequired, pe.Decision.Code, "E18: Postfix uses 5.7.30 here")
 		assert.Equal(t, "!verify/!requiretls:nostarttls", pe.Field().String(), "Postfix: the TLS level was violated too")
 	})
 	t.Run("opportunistic without STARTTLS: delivered, requiretls:none", func(t *testing.T) {
@@ -177,7 +177,7 @@ func TestDialer(t *testing.T) {
 		var pe *PolicyError
 		require.ErrorAs(t, err, &pe)
 		assert.Equal(t, policy.Defer, pe.Decision.Action)
-		assert.Equal(t, policy.Code475, pe.Decision.Code)
+		assert.Equal(t, policy.CodeCryptoFailure, pe.Decision.Code)
 		assert.Equal(t, "Server certificate not verified", pe.Decision.Reason())
 		assert.Equal(t, "!verify/requiretls:nocertmatch", pe.Field().String())
 		assert.Equal(t, 451, pe.Reply().Code)
@@ -188,7 +188,7 @@ func TestDialer(t *testing.T) {
 		_, err := deliver(t, d, plaintext, policy.Attempt{Auth: policy.AuthStaticPKIX, TLSLevel: tlsstatus.Verify, Host: "mx.test"})
 		var pe *PolicyError
 		require.ErrorAs(t, err, &pe)
-		assert.Equal(t, policy.Code474, pe.Decision.Code)
+		assert.Equal(t, policy.CodeSecurityNotSupported, pe.Decision.Code)
 		assert.Equal(t, "TLS is required, but was not offered by host mx.test", pe.Decision.Reason())
 		assert.Equal(t, "!verify", pe.Field().String())
 		assert.Len(t, mustMessages(plaintext), before, "nothing was sent")
@@ -233,7 +233,7 @@ func TestDialerImplicitTLSE22(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, policy.SendRequireTLS, c.Decision.Action)
 	assert.Nil(t, c.EHLO)
-	assert.True(t, Offered(c.TLSEHLO, true))
+	assert.True(t, Offered(c.TLSEHLO, c.TLS))
 	_, msgs := rec.snapshot()
 	require.Len(t, msgs, 1)
 	assert.Equal(t, policy.Required, msgs[0].tag)

@@ -1,8 +1,12 @@
 package requiretls
 
-import "strings"
+import (
+	"crypto/tls"
+	"strings"
+)
 
-// Offered reports whether an EHLO reply announces REQUIRETLS.
+// Offered reports whether an EHLO reply received on a TLS session
+// announces REQUIRETLS.
 //
 // lines are the lines of the reply in order, with or without their
 // "250-"/"250 " prefixes; the first line is the greeting and never counts.
@@ -12,13 +16,18 @@ import "strings"
 // ignored (the IANA registration gives the keyword no parameters, but a
 // server that adds some still supports the extension).
 //
-// tls tells whether the EHLO was sent on a TLS session, after STARTTLS or with
-// implicit TLS (RFC 8314; there the first EHLO is the one after TLS). Only
-// such a reply counts (RFC 8689 Section 4.2.1 step 5, RFC 3207 Section 4.2:
-// what a server says before TLS cannot be trusted): with tls false, Offered is false
-// whatever the lines say.
-func Offered(lines []string, tls bool) bool {
-	return tls && hasKeyword(lines, Keyword)
+// cs is the state of the TLS session the EHLO was sent on, after STARTTLS
+// or with implicit TLS (RFC 8314; there the first EHLO is the one after
+// TLS). Only such a reply counts (RFC 8689 Section 4.2.1 step 5, RFC 3207
+// Section 4.2: what a server says before TLS cannot be trusted): Offered is
+// false whatever the lines say when cs is nil or its handshake is not
+// complete. So the state go-smtp returns can be passed as it comes, even
+// without looking at its ok, which is false with a zero state:
+//
+//	cs, _ := c.TLSConnectionState()
+//	announced := requiretls.Offered(lines, &cs)
+func Offered(lines []string, cs *tls.ConnectionState) bool {
+	return cs != nil && cs.HandshakeComplete && hasKeyword(lines, Keyword)
 }
 
 // hasKeyword reports whether an EHLO reply, as [Offered] takes it, announces

@@ -1,27 +1,81 @@
 package requiretls
 
 import (
+	"crypto/tls"
 	"net"
 	"strings"
 	"testing"
 
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 type offeredCase struct {
 	name  string
 	lines []string
-	tls   bool
+	tls   bool // the reply came on a TLS session (handshakeDone), else nil state
 	want  bool
+}
+
+// handshakeDone is the state of a TLS session as Offered needs it.
+var handshakeDone = &tls.ConnectionState{HandshakeComplete: true}
+
+// stateIf is handshakeDone when tls is true, nil otherwise.
+func stateIf(tls bool) *tls.ConnectionState {
+	if tls {
+		return handshakeDone
+	}
+	return nil
 }
 
 func TestOffered(t *testing.T) {
 	for _, tc := range offeredCases {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, Offered(tc.lines, tc.tls))
+			assert.Equal(t, tc.want, Offered(tc.lines, stateIf(tc.tls)))
 		})
 	}
+}
+
+// TestOfferedNeedsCompletedHandshakeE22: only a reply on a TLS session
+// whose handshake completed counts (R16, E22; RFC 8689 Section 4.2.1, RFC
+// 3207 Section 4.2). A caller that passes go-smtp's TLSConnectionState
+// without looking at its ok still fails closed, since a plaintext client
+// returns a zero state.
+func TestOfferedNeedsCompletedHandshakeE22(t *testing.T) {
+	announces := []string{"mx.example Hello", "REQUIRETLS"}
+	assert.False(t, Offered(announces, nil), "no TLS state")
+	assert.False(t, Offered(announces, &tls.ConnectionState{}), "zero state")
+	assert.False(t, Offered(announces, &tls.ConnectionState{Version: tls.VersionTLS13}), "handshake not complete")
+	assert.True(t, Offered(announces, handshakeDone))
+
+	pki := newTestPKI(t)
+	t.Run("go-smtp plaintext client: zero state", func(t *testing.T) {
+		addr, _ := startServer(t, pki, nil, false)
+		c, err := smtp.Dial(addr)
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.Hello("client.test"))
+		cs, ok := c.TLSConnectionState()
+		require.False(t, ok)
+		assert.False(t, Offered(announces, &cs))
+	})
+	t.Run("real handshake on implicit TLS", func(t *testing.T) {
+		addr := startImplicitTLS(t, pki, &recorder{}, false)
+		raw := dialRaw(t, addr, pki.ClientConfig())
+		_, lines := raw.cmd("EHLO client.test")
+		cs := raw.tlsState()
+		require.NotNil(t, cs)
+		assert.True(t, Offered(lines, cs))
+
+		c, err := smtp.DialTLS(addr, pki.ClientConfig())
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.Hello("client.test"))
+		gs, ok := c.TLSConnectionState()
+		require.True(t, ok)
+		assert.True(t, Offered(lines, &gs))
+	})
 }
 
 // offeredCases are EHLO replies as the Dialer reads them (net/textproto
@@ -63,10 +117,10 @@ func FuzzOffered(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, reply string) {
 		lines := strings.Split(reply, "\n")
-		if Offered(lines, false) {
-			t.Fatalf("Offered(%q, false) = true", lines)
+		if Offered(lines, nil) || Offered(lines, &tls.ConnectionState{}) {
+			t.Fatalf("Offered(%q) without a completed handshake = true", lines)
 		}
-		want := Offered(lines, true)
+		want := Offered(lines, handshakeDone)
 		conn, other := net.Pipe()
 		other.Close()
 		defer conn.Close()

@@ -3,6 +3,7 @@ package requiretls_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -39,7 +40,9 @@ func ExampleParseMail() {
 func ExampleOffered() {
 	preTLS := []string{"mx.example.net Hello", "STARTTLS", "REQUIRETLS"}
 	postTLS := []string{"mx.example.net Hello", "PIPELINING", "requiretls"}
-	fmt.Println(requiretls.Offered(preTLS, false), requiretls.Offered(postTLS, true))
+	var plaintext tls.ConnectionState // go-smtp's Client.TLSConnectionState without TLS
+	afterHandshake := tls.ConnectionState{HandshakeComplete: true, Version: tls.VersionTLS13}
+	fmt.Println(requiretls.Offered(preTLS, &plaintext), requiretls.Offered(postTLS, &afterHandshake))
 	// Output: false true
 }
 
@@ -138,7 +141,7 @@ func ExamplePolicyError() {
 		fmt.Println(se.Code, se.EnhancedCode)
 		fmt.Println(se.Message)
 	}
-	fmt.Println(errors.Is(err, requiretls.ErrEncryptionNeeded), errors.Is(err, requiretls.ErrREQUIRETLSRequired))
+	fmt.Println(errors.Is(err, requiretls.ErrEncryptionNeeded), errors.Is(err, requiretls.ErrSupportRequired))
 	// Output:
 	// 523 [5 7 10]
 	// Sender requested REQUIRETLS, but my configured TLS security level 'encrypt' disables certificate matching. The last attempted server was mx.example.net

@@ -166,6 +166,16 @@ func (c *rawClient) expect(code int) []string {
 	return lines
 }
 
+// tlsState is the state of the client's TLS session, nil in plaintext.
+func (c *rawClient) tlsState() *tls.ConnectionState {
+	tc, ok := c.conn.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	cs := tc.ConnectionState()
+	return &cs
+}
+
 func (c *rawClient) startTLS(cfg *tls.Config) {
 	c.t.Helper()
 	code, lines := c.cmd("STARTTLS")

@@ -3,6 +3,7 @@ package requiretls_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log"
@@ -143,8 +144,8 @@ func TestHostileCorpus(t *testing.T) {
 				assert.Less(t, len(reply.Message), 4096, "reply text bounded")
 			}
 			lines := strings.Split(line, "\n")
-			assert.False(t, requiretls.Offered(lines, false), "E22: never offered without TLS")
-			requiretls.Offered(lines, true)
+			assert.False(t, requiretls.Offered(lines, nil), "E22: never offered without TLS")
+			requiretls.Offered(lines, &tls.ConnectionState{HandshakeComplete: true})
 
 			st.mu.Lock()
 			before := len(st.msgs)

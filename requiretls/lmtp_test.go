@@ -185,7 +185,7 @@ func TestDialerLMTPUnixSocket(t *testing.T) {
 		var pe *PolicyError
 		require.ErrorAs(t, err, &pe)
 		assert.Equal(t, policy.Bounce, pe.Decision.Action)
-		assert.ErrorIs(t, err, ErrREQUIRETLSRequired)
+		assert.ErrorIs(t, err, ErrSupportRequired)
 		assert.Equal(t, "may?/!requiretls:nostarttls", pe.Field().String())
 		assert.Empty(t, store.snapshot())
 	})
@@ -226,8 +226,8 @@ func TestDialerLMTPSTARTTLS(t *testing.T) {
 	assert.Equal(t, policy.SendRequireTLS, c.Decision.Action)
 	assert.Equal(t, "verify/requiretls", c.Field().String())
 	assert.NotNil(t, c.TLS)
-	assert.True(t, Offered(c.TLSEHLO, true), "REQUIRETLS in the LHLO reply after TLS")
-	assert.False(t, Offered(c.EHLO, false))
+	assert.True(t, Offered(c.TLSEHLO, c.TLS), "REQUIRETLS in the LHLO reply after TLS")
+	assert.False(t, Offered(c.EHLO, handshakeDone), "not announced before TLS")
 	msgs := store.snapshot()
 	require.Len(t, msgs, 1)
 	assert.True(t, msgs[0].requireTLS, "the store saw REQUIRETLS")
@@ -243,7 +243,7 @@ func TestDialerLMTPPlaintextTCP(t *testing.T) {
 	_, _, err := deliverLMTP(t, d, addr, a)
 	var pe *PolicyError
 	require.ErrorAs(t, err, &pe)
-	assert.ErrorIs(t, err, ErrREQUIRETLSRequired)
+	assert.ErrorIs(t, err, ErrSupportRequired)
 	var se *smtp.SMTPError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, smtp.EnhancedCode{5, 7, 30}, se.EnhancedCode)

@@ -40,20 +40,17 @@ func (e *paramError) Unwrap() error { return ErrParam }
 type ParseError struct {
 	Input  string // the line as given
 	Offset int    // byte offset of the problem in Input
-	Err    error  // one of the package's sentinel errors
-	Detail string // what was found, for people
+	Msg    string // what is wrong
+	Err    error  // the sentinel: ErrSyntax, ErrParam (or ErrValue, ErrDuplicate, which wrap it) or ErrTooLong
 }
 
 // Error returns the sentinel's text, what was wrong and its offset.
 func (e *ParseError) Error() string {
-	return e.Err.Error() + ": " + e.Detail + " at offset " + strconv.Itoa(e.Offset)
+	return e.Err.Error() + ": " + e.Msg + " at offset " + strconv.Itoa(e.Offset)
 }
 
 // Unwrap returns the sentinel error.
 func (e *ParseError) Unwrap() error { return e.Err }
-
-// Reply returns the SMTP reply a server should send for e; see [ReplyFor].
-func (e *ParseError) Reply() *smtp.SMTPError { return ReplyFor(e) }
 
 // ReplyFor maps an error of this package to the reply a server should send:
 //
@@ -174,8 +171,8 @@ type mailParser struct {
 	pos int
 }
 
-func (p *mailParser) fail(sentinel error, detail string) error {
-	return &ParseError{Input: p.in, Offset: p.pos, Err: sentinel, Detail: detail}
+func (p *mailParser) fail(sentinel error, msg string) error {
+	return &ParseError{Input: p.in, Offset: p.pos, Msg: msg, Err: sentinel}
 }
 
 func (p *mailParser) parse() (*Mail, error) {

@@ -20,8 +20,8 @@ type refParser struct {
 	pos int
 }
 
-func (p *refParser) fail(sentinel error, detail string) error {
-	return &ParseError{Input: p.in, Offset: p.pos, Err: sentinel, Detail: detail}
+func (p *refParser) fail(sentinel error, msg string) error {
+	return &ParseError{Input: p.in, Offset: p.pos, Msg: msg, Err: sentinel}
 }
 
 func (p *refParser) parse() (*Mail, error) {

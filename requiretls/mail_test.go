@@ -108,7 +108,7 @@ func TestParseMailBad(t *testing.T) {
 			require.ErrorAs(t, err, &pe)
 			assert.Equal(t, tc.offset, pe.Offset)
 			assert.Equal(t, tc.line, pe.Input)
-			reply := pe.Reply()
+			reply := ReplyFor(err)
 			assert.Equal(t, tc.code, reply.Code)
 			assert.Equal(t, tc.enh, reply.EnhancedCode)
 		})
@@ -143,8 +143,8 @@ func TestReplyFor(t *testing.T) {
 
 // R54, R9: the reply codes RFC 8689 names, as go-smtp values.
 func TestCodesR54(t *testing.T) {
-	assert.Equal(t, 550, ErrREQUIRETLSRequired.Code)
-	assert.Equal(t, smtp.EnhancedCode{5, 7, 30}, ErrREQUIRETLSRequired.EnhancedCode)
+	assert.Equal(t, 550, ErrSupportRequired.Code)
+	assert.Equal(t, smtp.EnhancedCode{5, 7, 30}, ErrSupportRequired.EnhancedCode)
 	assert.Equal(t, 523, ErrEncryptionNeeded.Code)
 	assert.Equal(t, smtp.EnhancedCode{5, 7, 10}, ErrEncryptionNeeded.EnhancedCode)
 	assert.Equal(t, "Require TLS", ExtensionName) // R4
@@ -322,7 +322,7 @@ func TestParseMailDuplicateAmongMany(t *testing.T) {
 	require.ErrorAs(t, err, &pe)
 	assert.ErrorIs(t, err, ErrDuplicate)
 	assert.Equal(t, len(line)+1, pe.Offset)
-	assert.Equal(t, strconv.Quote(strings.ToUpper(kw)), pe.Detail)
+	assert.Equal(t, strconv.Quote(strings.ToUpper(kw)), pe.Msg)
 	m, err := ParseMail(line)
 	require.NoError(t, err)
 	assert.Len(t, m.Params, 100)

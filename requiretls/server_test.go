@@ -39,7 +39,7 @@ func TestServerRejectsREQUIRETLSWithoutTLS(t *testing.T) {
 	require.Equal(t, 250, code)
 	assert.Contains(t, lines, "STARTTLS")
 	assert.NotContains(t, lines, "REQUIRETLS", "R16 E5: not announced before TLS")
-	assert.False(t, Offered(lines, true))
+	assert.False(t, Offered(lines, handshakeDone), "not even counted as TLS")
 
 	code, lines = c.cmd("MAIL FROM:<a@example.org> REQUIRETLS")
 	assert.Equal(t, 523, code, "E5: REQUIRETLS on plaintext is refused")
@@ -65,13 +65,13 @@ func TestServerAcceptsREQUIRETLSAfterSTARTTLS(t *testing.T) {
 	addr, rec := startServer(t, pki, nil, false)
 	c := dialRaw(t, addr, nil)
 	_, lines := c.cmd("EHLO client.test")
-	require.False(t, Offered(lines, false))
+	require.False(t, Offered(lines, c.tlsState()))
 	c.startTLS(pki.ClientConfig())
 
 	code, lines := c.cmd("EHLO client.test")
 	require.Equal(t, 250, code)
 	assert.Contains(t, lines, "REQUIRETLS", "R16: announced in the EHLO after STARTTLS")
-	assert.True(t, Offered(lines, true))
+	assert.True(t, Offered(lines, c.tlsState()))
 
 	assert.Equal(t, 250, c.send("MAIL FROM:<a@example.org> REQUIRETLS"))
 	_, msgs := rec.snapshot()
@@ -88,7 +88,7 @@ func TestServerImplicitTLSE22(t *testing.T) {
 	code, lines := c.cmd("EHLO client.test")
 	require.Equal(t, 250, code)
 	assert.NotContains(t, lines, "STARTTLS")
-	assert.True(t, Offered(lines, true), "E22: the first EHLO on implicit TLS counts")
+	assert.True(t, Offered(lines, c.tlsState()), "E22: the first EHLO on implicit TLS counts")
 	assert.Equal(t, 250, c.send("MAIL FROM:<a@example.org> REQUIRETLS"))
 	_, msgs := rec.snapshot()
 	require.Len(t, msgs, 1)
@@ -187,7 +187,7 @@ func TestServerKeepsLMTP(t *testing.T) {
 
 	c := dialRaw(t, addr, pki.ClientConfig())
 	_, lines := c.cmd("LHLO client.test")
-	assert.True(t, Offered(lines, true), "R10: LMTP announces it too")
+	assert.True(t, Offered(lines, c.tlsState()), "R10: LMTP announces it too")
 	code, _ := c.cmd("MAIL FROM:<a@example.org> REQUIRETLS")
 	require.Equal(t, 250, code)
 	code, _ = c.cmd("RCPT TO:<b@example.org>")

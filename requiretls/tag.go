@@ -48,7 +48,10 @@ func (s *session) scanTag(r io.Reader) (policy.Tag, io.Reader, error) {
 		return policy.Default, nil, headerError(err)
 	}
 	trusted := s.opts.TrustRequireTLSESMTP
-	tag := policy.TagOf(s.txn.requireTLS || trusted && facts.RequireTLSESMTP, facts.TLSRequiredNo)
+	tag := policy.Signals{
+		RequireTLS:    s.txn.requireTLS || trusted && facts.RequireTLSESMTP,
+		TLSRequiredNo: facts.TLSRequiredNo,
+	}.Tag()
 	switch {
 	case s.opts.FilterHeader && tag == policy.Required:
 		head, err = header.SetRaw(head, header.LineRequireTLSESMTPYes)

@@ -91,7 +91,8 @@ func (f Feature) Known() bool {
 // ErrSyntax is wrapped by every parse error of this package.
 var ErrSyntax = errors.New("tlsstatus: syntax error")
 
-// ParseError records where a field or log line failed to parse.
+// ParseError records where a field or log line failed to parse. It always
+// wraps [ErrSyntax], the package's only parse sentinel.
 type ParseError struct {
 	Input  string // the text that was parsed
 	Offset int    // byte offset of the problem in Input

@@ -69,6 +69,7 @@ type Counts struct {
 type Row struct {
 	Key     string `json:"key"`               // the REQUIRETLS state, recipient domain or relay host this row counts
 	Meaning string `json:"meaning,omitempty"` // what the state means (REQUIRETLS states only)
+	// Counts are the deliveries counted under Key.
 	Counts
 }
 

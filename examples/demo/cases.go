@@ -129,7 +129,7 @@ func (l *lab) play(ctx context.Context, c demoCase) result {
 	facts, _, _ := header.Scan(msg)
 	requested := c.source != "" && l.request.Requests(c.source)
 	a := policy.Attempt{
-		Tag:        policy.TagOf(c.requireTLS || requested, facts.TLSRequiredNo),
+		Tag:        policy.Signals{RequireTLS: c.requireTLS || requested, TLSRequiredNo: facts.TLSRequiredNo}.Tag(),
 		NullSender: c.nullSender,
 		Level:      c.level,
 		Host:       c.to,

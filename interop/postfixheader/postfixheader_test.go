@@ -76,8 +76,8 @@ func TestPostfixHeaderBoundary(t *testing.T) {
 		if !sameNames(gmNames, p.names) {
 			t.Fatalf("%.200q: names: Postfix %q, go-message %q", b, p.names, gmNames)
 		}
-		if n := count(p.names, header.FieldTLSRequired); n != facts.TLSRequired {
-			t.Fatalf("%.200q: Postfix sees %d TLS-Required fields, Scan %d", b, n, facts.TLSRequired)
+		if n := count(p.names, header.FieldTLSRequired); n != facts.TLSRequiredFields {
+			t.Fatalf("%.200q: Postfix sees %d TLS-Required fields, Scan %d", b, n, facts.TLSRequiredFields)
 		}
 	}
 	for _, e := range edits {

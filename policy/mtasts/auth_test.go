@@ -182,7 +182,7 @@ func TestEvaluateWithMTASTS(t *testing.T) {
 	// E17: a testing policy does not authenticate unless asked to.
 	d = attempt(withMode(mtasts.ModeTesting), nil, nil)
 	assert.Equal(t, policy.Bounce, d.Action)
-	assert.Equal(t, policy.Code5710, d.Code)
+	assert.Equal(t, policy.CodeEncryptionNeeded, d.Code)
 	d = attempt(withMode(mtasts.ModeTesting), &mtasts.Options{Testing: true}, nil)
 	assert.Equal(t, policy.SendRequireTLS, d.Action)
 
@@ -193,5 +193,5 @@ func TestEvaluateWithMTASTS(t *testing.T) {
 	// The MX name is validated but the certificate is not for it.
 	d = attempt(withMode(mtasts.ModeEnforce), nil, x509.HostnameError{Host: mx})
 	assert.Equal(t, policy.Bounce, d.Action)
-	assert.Equal(t, policy.Code5710, d.Code)
+	assert.Equal(t, policy.CodeEncryptionNeeded, d.Code)
 }
