@@ -94,7 +94,7 @@ type result struct {
 	Number     int    `json:"number"`
 	Title      string `json:"title"`
 	Why        string `json:"why"`
-	Level      string `json:"level"`
+	Policy     string `json:"requiretls_policy"` // the requiretls policy level for the destination
 	Tag        string `json:"tag"`
 	TLS        string `json:"tls"`
 	Status     string `json:"status"`
@@ -136,7 +136,7 @@ func (l *lab) play(ctx context.Context, c demoCase) result {
 		Auth:       policy.AuthStaticPKIX, // a static next hop, certificate checked with PKIX
 		TLSLevel:   tlsstatus.Verify,      // policy caps it at "may" for TLS-Required: No
 	}
-	r := result{Number: n, Title: c.title, Why: c.why, Level: c.level.String(), Tag: a.Tag.String()}
+	r := result{Number: n, Title: c.title, Why: c.why, Policy: c.level.String(), Tag: a.Tag.String()}
 	d := &requiretls.Dialer{
 		LocalName: "sender.example",
 		TLSConfig: &tls.Config{RootCAs: l.ca.Pool(), ServerName: "localhost"},
@@ -234,19 +234,18 @@ func send(conn *requiretls.Conn, from string, msg []byte, retFull bool) (string,
 func (l *lab) bounce(c demoCase, msg []byte, pe *requiretls.PolicyError) (string, bool) {
 	var b bytes.Buffer
 	reply := pe.Reply()
-	_, err := dsn.Compose(&b, &dsn.Report{
+	rcpt, err := dsn.RecipientFromReply("bob@rcpt.example", c.to, dsn.SMTPReply{
+		Code: reply.Code, EnhancedCode: reply.EnhancedCode, Message: reply.Message})
+	if err != nil {
+		return "composing the bounce failed: " + err.Error(), false
+	}
+	_, err = dsn.Compose(&b, &dsn.Report{
 		From:         "MAILER-DAEMON@sender.example (Mail Delivery System)",
 		To:           "alice@sender.example",
 		ReportingMTA: "dns; sender.example",
-		Recipients: []dsn.Recipient{{
-			FinalRecipient: "rfc822;bob@rcpt.example",
-			Action:         dsn.ActionFailed,
-			Status:         pe.Decision.Code.String(),
-			RemoteMTA:      "dns; " + c.to,
-			DiagnosticCode: fmt.Sprintf("smtp; %d %s %s", reply.Code, pe.Decision.Code, reply.Message),
-		}},
-		RequireTLS: c.requireTLS,
-		Ret:        dsn.RetFull, // asked for, and disregarded for REQUIRETLS (RFC 8689 Section 5)
+		Recipients:   []dsn.Recipient{rcpt},
+		RequireTLS:   c.requireTLS,
+		Ret:          dsn.RetFull, // asked for, and disregarded for REQUIRETLS (RFC 8689 Section 5)
 	}, bytes.NewReader(msg))
 	if err != nil {
 		return "composing the bounce failed: " + err.Error(), false

@@ -113,7 +113,7 @@ func printText(w io.Writer, results []result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  #\tcase\trequiretls policy\ttls=\toutcome")
 	for _, r := range results {
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", r.Number, r.Title, r.Level, r.TLS, r.Outcome)
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\n", r.Number, r.Title, r.Policy, r.TLS, r.Outcome)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, legend)

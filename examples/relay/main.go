@@ -665,16 +665,16 @@ func (r *relay) program() string {
 // headers only for a REQUIRETLS message whatever RET said (RFC 8689
 // Section 5), and says in env how the DSN must be sent.
 func (r *relay) bounce(m *message, res result) (string, dsn.Envelope, error) {
-	rcpt := dsn.Recipient{
-		FinalRecipient:  "rfc822;" + m.to,
-		Action:          dsn.ActionFailed,
-		Status:          enhanced(res.reply),
-		DiagnosticCode:  "smtp; " + replyText(res.reply),
-		LastAttemptDate: time.Now(),
-	}
+	remoteMTA := ""
 	if res.relay != "none" {
-		rcpt.RemoteMTA = "dns; " + r.host
+		remoteMTA = r.host
 	}
+	rcpt, err := dsn.RecipientFromReply(m.to, remoteMTA, dsn.SMTPReply{
+		Code: res.reply.Code, EnhancedCode: res.reply.EnhancedCode, Message: res.reply.Message})
+	if err != nil {
+		return "", dsn.Envelope{}, err
+	}
+	rcpt.LastAttemptDate = time.Now()
 	rep := &dsn.Report{
 		From:         "MAILER-DAEMON@" + r.hostname + " (Mail Delivery System)",
 		To:           m.from,

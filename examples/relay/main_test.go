@@ -92,7 +92,7 @@ func TestRelayBounces(t *testing.T) {
 	assert.Contains(t, d, "Content-Type: text/rfc822-headers")
 	assert.Contains(t, d, "Subject: plans", "the original header is returned")
 	assert.Contains(t, d, "Status: 5.7.30")
-	assert.Contains(t, d, "Final-Recipient: rfc822;bob@example.net")
+	assert.Contains(t, d, "Final-Recipient: rfc822; bob@example.net")
 	assert.Contains(t, d, "Remote-MTA: dns; 127.0.0.1")
 	assert.Contains(t, d, "Diagnostic-Code: smtp; 550 5.7.30 Sender requested REQUIRETLS")
 	assert.Contains(t, d, "To: alice@example.org")
