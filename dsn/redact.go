@@ -125,7 +125,9 @@ var replacedFields = []string{
 // ErrHeaderTooLarge. The returned body, the preambles and the epilogues are
 // skipped without being copied, whatever their size.
 func RedactDSN(w io.Writer, r io.Reader, opts *Options) error {
-	d := &redactor{s: newScanner(r, 8<<10), w: w, opts: opts, max: opts.maxHeader(), human: [2]int{-1, -1}}
+	s := getScanner(r, !opts.unsafeKeep())
+	defer putScanner(s)
+	d := &redactor{s: s, w: w, opts: opts, max: opts.maxHeader(), human: [2]int{-1, -1}}
 	if opts.unsafeKeep() {
 		return d.run()
 	}
