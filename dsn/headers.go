@@ -115,7 +115,7 @@ func readSection(s *scanner, dst []byte, max int, classify func([]byte, bool) (b
 		}
 		if isBlank(l) {
 			s.consume(len(l))
-			sec.end, sec.blank = endBlank, string(l) // l dies at the next refill
+			sec.end, sec.blank = endBlank, eolOf(l) // l dies at the next refill
 			return sec, nil
 		}
 		if hasBareCR(l) {

@@ -169,3 +169,19 @@ type panicWriterTo struct{}
 
 func (panicWriterTo) Read([]byte) (int, error)         { return 0, io.EOF }
 func (panicWriterTo) WriteTo(io.Writer) (int64, error) { panic("boom") }
+
+// TestRedactDSNPartHeaderAtDelimiter: a part header section that a
+// delimiter line ends, without a blank line, is copied as it is, with no
+// line ending added (RFC 2046 Section 5.1.1: a body part may be empty).
+func TestRedactDSNPartHeaderAtDelimiter(t *testing.T) {
+	for _, eol := range []string{"\n", "\r\n"} {
+		in := strings.ReplaceAll("Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n"+
+			"--b\nContent-Type: text/plain\n--b\nContent-Type: message/delivery-status\n--b\n"+
+			"Content-Type: text/rfc822-headers\n\nSubject: s\n\n--b--\n", "\n", eol)
+		var out bytes.Buffer
+		require.NoError(t, RedactDSN(&out, strings.NewReader(in), nil))
+		assert.Equal(t, strings.ReplaceAll("Content-Type: multipart/report; report-type=delivery-status; boundary=b\n\n"+
+			"--b\nContent-Type: text/plain\n--b\nContent-Type: message/delivery-status\n--b\n"+
+			"Content-Description: Undelivered Message Headers\nContent-Type: text/rfc822-headers\n\nSubject: s\n\n--b--\n", "\n", eol), out.String())
+	}
+}
