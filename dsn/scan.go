@@ -258,18 +258,27 @@ func (s *scanner) emit(w io.Writer, n int) error {
 }
 
 // needleStart returns the length of the longest end of b that is the
-// start of one of the needles, which the next bytes may complete.
+// start of one of the needles, which the next bytes may complete. Needles
+// start with '-', so only an end that starts with one is tried.
 func needleStart(b []byte, needles [][]byte) int {
 	longest := 0
 	for _, n := range needles {
-		for k := min(len(n)-1, len(b)); k > longest; k-- {
-			if b[len(b)-k] == '-' && bytes.Equal(b[len(b)-k:], n[:k]) {
-				longest = k
-				break
+		longest = max(longest, len(n)-1)
+	}
+	tail := b[len(b)-min(len(b), longest):]
+	for i := bytes.IndexByte(tail, '-'); i >= 0; {
+		for _, n := range needles {
+			if len(tail)-i < len(n) && bytes.HasPrefix(n, tail[i:]) {
+				return len(tail) - i
 			}
 		}
+		j := bytes.IndexByte(tail[i+1:], '-')
+		if j < 0 {
+			break
+		}
+		i += j + 1
 	}
-	return longest
+	return 0
 }
 
 // indexAny returns the first index of any of the needles in b, or -1.
