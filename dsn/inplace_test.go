@@ -91,12 +91,17 @@ func inPlaceSources() []struct {
 		{"WriterTo in odd chunks", func(b []byte) io.Reader { return &chunkWriterTo{b: b} }, plain},
 		{"WriterTo overwriting its buffer", func(b []byte) io.Reader { return &chunkWriterTo{b: b, overwrite: true} }, plain},
 		{"WriterTo failing", func(b []byte) io.Reader { return &chunkWriterTo{b: b, overwrite: true, err: errBroken} }, broken},
-		{"bufio.Reader/16 failing", func(b []byte) io.Reader { return bufio.NewReaderSize(broken(b), 16) }, broken},
-		{"bufio.Reader/16 over one byte per Read", func(b []byte) io.Reader {
-			return bufio.NewReaderSize(iotest.OneByteReader(bytes.NewReader(b)), 16)
-		}, plain},
 	}
-	for _, size := range []int{16, 100, 4096, 8 << 10, 64 << 10} {
+	// A bufio.Reader of up to 8 KiB is read into RedactDSN's buffer, a
+	// larger one is scanned in place, with its own read pattern.
+	for _, size := range []int{16, 64 << 10} {
+		sources = append(sources,
+			source{fmt.Sprintf("bufio.Reader/%d failing", size), func(b []byte) io.Reader { return bufio.NewReaderSize(broken(b), size) }, broken},
+			source{fmt.Sprintf("bufio.Reader/%d over one byte per Read", size), func(b []byte) io.Reader {
+				return bufio.NewReaderSize(iotest.OneByteReader(bytes.NewReader(b)), size)
+			}, plain})
+	}
+	for _, size := range []int{16, 100, 4096, 8 << 10, 8<<10 + 1, 9000, 64 << 10} {
 		sources = append(sources, source{fmt.Sprintf("bufio.Reader/%d", size), func(b []byte) io.Reader {
 			return bufio.NewReaderSize(readerOnly{bytes.NewReader(b)}, size)
 		}, plain})
@@ -105,15 +110,16 @@ func inPlaceSources() []struct {
 }
 
 // TestRedactDSNInPlaceSameAsReader: RedactDSN scans the bytes of a
-// *bytes.Reader, *strings.Reader, *bytes.Buffer, *bufio.Reader (of 16 bytes
-// to 64 KiB) or any io.WriterTo in place, and gives exactly the output and
-// the error (offsets included) that the same bytes give through a plain
-// io.Reader: over the real bounces, the golden files, the hostile corpus,
-// the table inputs and 1000 generated hostile bounces, with the default
-// options, with UnsafeKeepHumanReadable and with a small MaxHeaderBytes. A
-// WriterTo that overwrites its buffer after each Write shows that no
-// written slice is kept past the Write (R43, R46: a corrupted redaction is
-// a bounce a parser may read differently).
+// *bytes.Reader, *strings.Reader, *bytes.Buffer, *bufio.Reader (of over
+// 8 KiB; a smaller one is read like any reader) or any io.WriterTo in
+// place, and gives exactly the output and the error (offsets included)
+// that the same bytes give through a plain io.Reader: over the real
+// bounces, the golden files, the hostile corpus, the table inputs and 1000
+// generated hostile bounces, with the default options, with
+// UnsafeKeepHumanReadable and with a small MaxHeaderBytes. A WriterTo that
+// overwrites its buffer after each Write shows that no written slice is
+// kept past the Write (R43, R46: a corrupted redaction is a bounce a
+// parser may read differently).
 func TestRedactDSNInPlaceSameAsReader(t *testing.T) {
 	ins := readPatternInputs(t)
 	for name, in := range redactDSNTableInputs() {

@@ -11,8 +11,9 @@ import (
 // scanners holds RedactDSN's 8 KiB scanners between calls.
 var scanners = sync.Pool{New: func() any { return newScanner(nil, 8<<10) }}
 
-// getScanner returns a pooled scanner over r. When r offers its bytes, the
-// scanner reads them in place (see lend); strings says whether a string
+// getScanner returns a pooled scanner over r. When r offers its bytes (an
+// io.WriterTo, a *bufio.Reader with a buffer larger than the scanner's),
+// the scanner reads them in place; strings says whether a string
 // that an io.WriterTo hands over with WriteString may be lent too, which is
 // safe only when the window's bytes are never passed to a caller's writer.
 // putScanner gives it back.
@@ -21,7 +22,13 @@ func getScanner(r io.Reader, strings bool) *scanner {
 	s.buf = s.own
 	switch r := r.(type) {
 	case *bufio.Reader:
-		s.lendBufio(r)
+		if r.Size() <= len(s.own) {
+			// An empty bufio.Reader reads into a buffer at least as
+			// large as its own directly: there is no copy to save.
+			s.r = r
+		} else {
+			s.lendBufio(r)
+		}
 	case io.WriterTo:
 		s.lendWriterTo(r, strings)
 	default:

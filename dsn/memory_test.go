@@ -115,7 +115,7 @@ func TestMemoryRedactDSN1GiB(t *testing.T) {
 	}{
 		{"io.Reader", func(g *genReader) io.Reader { return g }},
 		{"io.WriterTo", func(g *genReader) io.Reader { return genWriterTo{g} }},
-		{"bufio.Reader", func(g *genReader) io.Reader { return bufio.NewReader(g) }},
+		{"bufio.Reader", func(g *genReader) io.Reader { return bufio.NewReaderSize(g, 64<<10) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGenReader(prefix, gib, suffix)

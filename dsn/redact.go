@@ -124,6 +124,13 @@ var replacedFields = []string{
 // opts.MaxHeaderBytes (a delivery-status part that long) fails with
 // ErrHeaderTooLarge. The returned body, the preambles and the epilogues are
 // skipped without being copied, whatever their size.
+//
+// When r offers its bytes, RedactDSN scans them where they are instead of
+// copying them into its buffer, with the same result: an io.WriterTo
+// (*bytes.Reader, *bytes.Buffer, *strings.Reader, or any other) is read
+// through its WriteTo, not Read, and that WriteTo has returned when
+// RedactDSN returns; a *bufio.Reader with a buffer larger than 8 KiB is
+// read through Peek and Discard. A panic in WriteTo reaches the caller.
 func RedactDSN(w io.Writer, r io.Reader, opts *Options) error {
 	d := redactors.Get().(*redactor)
 	defer d.release()
