@@ -11,29 +11,30 @@ import (
 // scanners holds RedactDSN's 8 KiB scanners between calls.
 var scanners = sync.Pool{New: func() any { return newScanner(nil, 8<<10) }}
 
-// getScanner returns a pooled scanner over r. When r offers its bytes (an
-// io.WriterTo, a *bufio.Reader with a buffer larger than the scanner's),
-// the scanner reads them in place; strings says whether a string
-// that an io.WriterTo hands over with WriteString may be lent too, which is
-// safe only when the window's bytes are never passed to a caller's writer.
-// putScanner gives it back.
-func getScanner(r io.Reader, strings bool) *scanner {
+// getScanner returns a pooled scanner over r. When inPlace is true and r
+// offers its bytes (an io.WriterTo, a *bufio.Reader with a buffer larger
+// than the scanner's), the scanner reads them where they are. That is
+// safe only when the window's bytes go nowhere but into RedactDSN's own
+// buffers: a string a WriteTo hands over is read as bytes, which no
+// writer may be given. putScanner gives the scanner back.
+func getScanner(r io.Reader, inPlace bool) *scanner {
 	s := scanners.Get().(*scanner)
 	s.buf = s.own
 	switch r := r.(type) {
 	case *bufio.Reader:
-		if r.Size() <= len(s.own) {
-			// An empty bufio.Reader reads into a buffer at least as
-			// large as its own directly: there is no copy to save.
-			s.r = r
-		} else {
+		// An empty bufio.Reader of up to the scanner's size reads into
+		// the scanner's buffer directly: there is no copy to save.
+		if inPlace && r.Size() > len(s.own) {
 			s.lendBufio(r)
+			return s
 		}
 	case io.WriterTo:
-		s.lendWriterTo(r, strings)
-	default:
-		s.r = r
+		if inPlace {
+			s.lendWriterTo(r)
+			return s
+		}
 	}
+	s.r = r
 	return s
 }
 
@@ -74,13 +75,9 @@ var errStopped = errString("dsn: input no longer read")
 // (io.Writer). *bytes.Reader, *bytes.Buffer and *strings.Reader write all
 // their bytes in one call. The WriteTo runs as a coroutine (iter.Pull2), so
 // a panic in it reaches RedactDSN's caller.
-func (s *scanner) lendWriterTo(r io.WriterTo, strings bool) {
+func (s *scanner) lendWriterTo(r io.WriterTo) {
 	next, stop := iter.Pull2(func(yield func([]byte, error) bool) {
-		var w io.Writer = lender(yield)
-		if strings {
-			w = stringLender{lender(yield)}
-		}
-		_, err := r.WriteTo(w)
+		_, err := r.WriteTo(lender(yield))
 		if err == nil {
 			err = io.EOF
 		}
@@ -93,8 +90,8 @@ func (s *scanner) lendWriterTo(r io.WriterTo, strings bool) {
 	s.stop = stop
 }
 
-// lender passes each byte slice written to it to the scanner and returns
-// once the scanner is done with it.
+// lender passes each byte slice or string written to it to the scanner
+// and returns once the scanner is done with it.
 type lender func([]byte, error) bool
 
 func (l lender) Write(p []byte) (int, error) {
@@ -107,11 +104,8 @@ func (l lender) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// stringLender is a lender that reads a string written to it in place
-// instead of copying it (io.WriteString): the scanner only reads its
-// window, and the bytes go nowhere but into RedactDSN's own buffers.
-type stringLender struct{ lender }
-
-func (l stringLender) WriteString(s string) (int, error) {
+// WriteString reads a string written to it in place instead of copying
+// it (io.WriteString): the scanner only reads its window.
+func (l lender) WriteString(s string) (int, error) {
 	return l.Write(unsafe.Slice(unsafe.StringData(s), len(s)))
 }

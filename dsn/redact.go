@@ -126,7 +126,8 @@ var replacedFields = []string{
 // skipped without being copied, whatever their size.
 //
 // When r offers its bytes, RedactDSN scans them where they are instead of
-// copying them into its buffer, with the same result: an io.WriterTo
+// copying them into its buffer, with the same result (but not with
+// UnsafeKeepHumanReadable, whose output would hand them to w): an io.WriterTo
 // (*bytes.Reader, *bytes.Buffer, *strings.Reader, or any other) is read
 // through its WriteTo, not Read, and that WriteTo has returned when
 // RedactDSN returns; a *bufio.Reader with a buffer larger than 8 KiB is

@@ -71,3 +71,27 @@ func errText(err error) string {
 	}
 	return err.Error()
 }
+
+// FuzzIndexAny: indexAny finds the first occurrence of any needle, and
+// indexByte finds what bytes.IndexByte does, wherever the slice starts.
+func FuzzIndexAny(f *testing.F) {
+	f.Add([]byte("text\r\n--bound\r\n--other"), "bound", "other", uint8(0))
+	f.Add([]byte("x---b--bc"), "b", "bc", uint8(3))
+	f.Add(bytes.Repeat([]byte("lorem ipsum-"), 40), "ipsum", "x", uint8(31))
+	f.Fuzz(func(t *testing.T, b []byte, n1, n2 string, off uint8) {
+		b = b[min(int(off), len(b)):]
+		needles := [][]byte{[]byte("--" + n1), []byte("--" + n2)}
+		want := -1
+		for _, n := range needles {
+			if i := bytes.Index(b, n); i >= 0 && (want < 0 || i < want) {
+				want = i
+			}
+		}
+		if got := indexAny(b, needles); got != want {
+			t.Fatalf("indexAny(%q, %q) = %d, want %d", b, needles, got, want)
+		}
+		if got, want := indexByte(b, '-'), bytes.IndexByte(b, '-'); got != want {
+			t.Fatalf("indexByte(%q) = %d, want %d", b, got, want)
+		}
+	})
+}
