@@ -12,7 +12,7 @@ import (
 // messages of any size).
 //
 // The window is either its own buffer, which a plain io.Reader is read
-// into, or bytes the input lends (see lend): those are scanned where they
+// into, or bytes the input lends (see getScanner): those are scanned where they
 // are, without a copy. Only a line or a delimiter that runs from one lent
 // chunk into the next is copied into the own buffer. Either way a line is
 // at most len(own) bytes, so results never depend on how the input arrives.
@@ -39,7 +39,9 @@ func newScanner(r io.Reader, size int) *scanner {
 // offset returns the input offset of the next unconsumed byte.
 func (s *scanner) offset() int64 { return s.base + int64(s.pos) }
 
-// compact moves the unconsumed bytes to the front of the own buffer.
+// compact moves the unconsumed bytes to the front of the own buffer. They
+// always fit: line and skip ask for more input only with fewer unconsumed
+// bytes than that buffer holds.
 func (s *scanner) compact() {
 	n := copy(s.own, s.buf[s.pos:s.end])
 	s.base += int64(s.pos)
@@ -204,7 +206,15 @@ func (s *scanner) skip(w io.Writer, needles [][]byte, classify func(l []byte, co
 			return s.readErr()
 		}
 		win := s.buf[s.pos:s.end]
-		i := indexAny(win, needles)
+		// Every needle starts with '-': the bytes before the first one
+		// are skipped with one aligned scan, and a window without one
+		// cannot end with the start of a needle either.
+		dash, i := indexByte(win, '-'), -1
+		if dash >= 0 {
+			if i = indexAny(win[dash:], needles); i >= 0 {
+				i += dash
+			}
+		}
 		if i < 0 && (s.eof || s.err != nil) {
 			if err := s.emit(w, len(win)); err != nil {
 				return err
@@ -215,8 +225,10 @@ func (s *scanner) skip(w io.Writer, needles [][]byte, classify func(l []byte, co
 		switch {
 		case i == 0: // not at a line start, or lineStart would have matched
 			n = 1
+		case i < 0 && dash >= 0:
+			n = len(win) - needleStart(win[dash:], needles)
 		case i < 0:
-			n = len(win) - needleStart(win, needles)
+			n = len(win)
 		}
 		if n > 0 {
 			if err := s.emit(w, n); err != nil {
@@ -283,14 +295,7 @@ func needleStart(b []byte, needles [][]byte) int {
 }
 
 // indexAny returns the first index of any of the needles in b, or -1.
-// Every needle starts with '-', so the bytes before the first '-' are
-// skipped with one aligned scan.
 func indexAny(b []byte, needles [][]byte) int {
-	start := indexByte(b, '-')
-	if start < 0 {
-		return -1
-	}
-	b = b[start:]
 	first := -1
 	for _, n := range needles {
 		if first >= 0 {
@@ -300,10 +305,7 @@ func indexAny(b []byte, needles [][]byte) int {
 			first = i
 		}
 	}
-	if first < 0 {
-		return -1
-	}
-	return start + first
+	return first
 }
 
 // indexByte is bytes.IndexByte with its vector loop started at a 32-byte
