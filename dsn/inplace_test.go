@@ -142,14 +142,14 @@ func inPlaceSources() []struct {
 // TestRedactDSNInPlaceSameAsReader: RedactDSN scans the bytes of a
 // *bytes.Reader, *strings.Reader, *bytes.Buffer, *bufio.Reader (of over
 // 8 KiB; a smaller one is read like any reader) or any io.WriterTo (one
-// that writes from another goroutine too) in place, and gives exactly the output and the error (offsets included)
-// that the same bytes give through a plain io.Reader: over the real
-// bounces, the golden files, the hostile corpus, the table inputs and 1000
-// generated hostile bounces, with the default options, with
-// UnsafeKeepHumanReadable and with a small MaxHeaderBytes. A WriterTo that
-// overwrites its buffer after each Write shows that no written slice is
-// kept past the Write (R43, R46: a corrupted redaction is a bounce a
-// parser may read differently).
+// that writes from another goroutine too) in place, and gives exactly the
+// output and the error (offsets included) that the same bytes give
+// through a plain io.Reader: over the real bounces, the golden files, the
+// hostile corpus, the table inputs and 1000 generated hostile bounces,
+// with the default options, with UnsafeKeepHumanReadable and with a small
+// MaxHeaderBytes. A WriterTo that overwrites its buffer after each Write
+// shows that no written slice is kept past the Write (R43, R46: a
+// corrupted redaction is a bounce a parser may read differently).
 func TestRedactDSNInPlaceSameAsReader(t *testing.T) {
 	ins := readPatternInputs(t)
 	for name, in := range redactDSNTableInputs() {
