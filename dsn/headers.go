@@ -115,7 +115,7 @@ func readSection(s *scanner, dst []byte, max int, classify func([]byte, bool) (b
 		}
 		if isBlank(l) {
 			s.consume(len(l))
-			sec.end, sec.blank = endBlank, string(l) // l dies at the next refill
+			sec.end, sec.blank = endBlank, eolOf(l) // l dies at the next refill
 			return sec, nil
 		}
 		if hasBareCR(l) {
@@ -182,58 +182,64 @@ func fieldName(l []byte) []byte {
 	return name
 }
 
+// eachField calls f with the name (nil if the line is not a field) and
+// the lines (continuation lines included) of each field of raw.
+func eachField(raw []byte, f func(name, lines []byte)) {
+	for len(raw) > 0 {
+		n := 0
+		for {
+			i := bytes.IndexByte(raw[n:], '\n') + 1
+			if i == 0 {
+				i = len(raw) - n
+			}
+			n += i
+			if n == len(raw) || raw[n] != ' ' && raw[n] != '\t' {
+				break
+			}
+		}
+		if raw[0] != ' ' && raw[0] != '\t' { // else continuation lines of no field
+			f(fieldName(raw[:n]), raw[:n])
+		}
+		raw = raw[n:]
+	}
+}
+
 // filterFields appends to dst the fields of raw (a validated header
 // section) for which keep is true, each with its continuation lines.
 func filterFields(dst, raw []byte, keep func(name []byte) bool) []byte {
-	kept := false
-	for len(raw) > 0 {
-		i := bytes.IndexByte(raw, '\n') + 1
-		if i == 0 {
-			i = len(raw)
+	eachField(raw, func(name, lines []byte) {
+		if keep(name) {
+			dst = append(dst, lines...)
 		}
-		l := raw[:i]
-		if l[0] != ' ' && l[0] != '\t' {
-			kept = keep(fieldName(l))
-		}
-		if kept {
-			dst = append(dst, l...)
-		}
-		raw = raw[i:]
-	}
+	})
 	return dst
+}
+
+// unfold appends to dst the value of a field from its lines: after the
+// colon, without line endings, white space trimmed at both ends.
+func unfold(dst, lines []byte) []byte {
+	start := len(dst)
+	lines = lines[bytes.IndexByte(lines, ':')+1:]
+	for len(lines) > 0 {
+		i := bytes.IndexByte(lines, '\n') + 1
+		if i == 0 {
+			i = len(lines)
+		}
+		dst = append(dst, bytes.TrimRight(lines[:i], "\r\n")...)
+		lines = lines[i:]
+	}
+	v := bytes.Trim(dst[start:], " \t") // WSP only: any other byte is the value's
+	return append(dst[:start], v...)
 }
 
 // fieldValues returns the unfolded values of the fields called name.
 func fieldValues(raw []byte, name string) []string {
 	var vs []string
-	var cur []byte
-	in := false
-	flush := func() {
-		if in {
-			vs = append(vs, string(bytes.Trim(cur, " \t"))) // WSP only: any other byte is the value's
+	eachField(raw, func(n, lines []byte) {
+		if n != nil && bytes.EqualFold(n, []byte(name)) {
+			vs = append(vs, string(unfold(nil, lines)))
 		}
-		cur, in = cur[:0], false
-	}
-	for len(raw) > 0 {
-		i := bytes.IndexByte(raw, '\n') + 1
-		if i == 0 {
-			i = len(raw)
-		}
-		l := bytes.TrimRight(raw[:i], "\r\n")
-		if len(l) > 0 && (l[0] == ' ' || l[0] == '\t') {
-			if in {
-				cur = append(cur, l...)
-			}
-		} else {
-			flush()
-			if n := fieldName(l); n != nil && bytes.EqualFold(n, []byte(name)) {
-				in = true
-				cur = append(cur, l[bytes.IndexByte(l, ':')+1:]...)
-			}
-		}
-		raw = raw[i:]
-	}
-	flush()
+	})
 	return vs
 }
 

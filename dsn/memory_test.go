@@ -1,6 +1,7 @@
 package dsn
 
 import (
+	"bufio"
 	"io"
 	"runtime"
 	"strings"
@@ -98,7 +99,9 @@ func TestMemoryRedactMessage1GiB(t *testing.T) {
 	assert.False(t, out.sawBody)
 }
 
-// A DSN wrapping a 1 GiB message: the returned body is skipped by streaming.
+// A DSN wrapping a 1 GiB message: the returned body is skipped by
+// streaming, read from a plain io.Reader, from an io.WriterTo (whose
+// Writes are scanned in place, never gathered) and from a *bufio.Reader.
 func TestMemoryRedactDSN1GiB(t *testing.T) {
 	const b = "big-boundary"
 	prefix := "Content-Type: multipart/report; report-type=delivery-status; boundary=" + b + "\r\n\r\n" +
@@ -106,16 +109,56 @@ func TestMemoryRedactDSN1GiB(t *testing.T) {
 		"--" + b + "\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; x\r\n\r\nFinal-Recipient: rfc822;a@b\r\nAction: failed\r\nStatus: 5.7.30\r\n\r\n" +
 		"--" + b + "\r\nContent-Type: message/rfc822\r\n\r\n" + msgHeader
 	suffix := "\r\n--" + b + "--\r\n"
-	g := newGenReader(prefix, gib, suffix)
-	var err error
-	out := &countWriter{}
-	peak, alloc := peakHeap(func() { err = RedactDSN(out, g, nil) })
-	require.NoError(t, err)
-	assert.Less(t, peak, uint64(1<<20), "peak heap")
-	assert.Less(t, alloc, uint64(1<<20), "allocated")
-	assert.Equal(t, int64(len(prefix)+gib+len(suffix)), g.read, "the whole input is scanned")
-	assert.False(t, out.sawBody)
-	assert.Less(t, out.n, int64(4<<10))
+	for _, tc := range []struct {
+		name string
+		r    func(*genReader) io.Reader
+	}{
+		{"io.Reader", func(g *genReader) io.Reader { return g }},
+		{"io.WriterTo", func(g *genReader) io.Reader { return genWriterTo{g} }},
+		{"bufio.Reader", func(g *genReader) io.Reader { return bufio.NewReaderSize(g, 64<<10) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGenReader(prefix, gib, suffix)
+			var err error
+			out := &countWriter{}
+			peak, alloc := peakHeap(func() { err = RedactDSN(out, tc.r(g), nil) })
+			require.NoError(t, err)
+			assert.Less(t, peak, uint64(1<<20), "peak heap")
+			assert.Less(t, alloc, uint64(1<<20), "allocated")
+			assert.Equal(t, int64(len(prefix)+gib+len(suffix)), g.read, "the whole input is scanned")
+			assert.False(t, out.sawBody)
+			assert.Less(t, out.n, int64(4<<10))
+		})
+	}
+}
+
+// genWriterTo writes a genReader's bytes to w straight from its block, in
+// Writes of up to 64 KiB.
+type genWriterTo struct{ *genReader }
+
+func (g genWriterTo) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for {
+		var p []byte
+		switch {
+		case len(g.prefix) > 0:
+			p, g.prefix = []byte(g.prefix), ""
+		case g.n > 0:
+			p = g.block[g.off:min(len(g.block), g.off+int(min(g.n, int64(len(g.block)))))]
+			g.n -= int64(len(p))
+			g.off = (g.off + len(p)) % len(g.block)
+		case len(g.suffix) > 0:
+			p, g.suffix = []byte(g.suffix), ""
+		default:
+			return total, nil
+		}
+		g.read += int64(len(p))
+		n, err := w.Write(p)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 // countWriter counts bytes and notes whether a body line went through.

@@ -3,10 +3,10 @@ package dsn
 import (
 	"bufio"
 	"bytes"
-	"io"
 	"maps"
 	"mime"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
@@ -52,45 +52,125 @@ func (p partType) identity() bool {
 // values may be quoted strings (RFC 2045 Section 5.1).
 func parsePartType(raw []byte) (partType, error) {
 	var p partType
-	cts := fieldValues(raw, "Content-Type")
-	ctes := fieldValues(raw, "Content-Transfer-Encoding")
-	if len(cts) > 1 {
+	var ct, cte []byte // the lines of the field
+	nct, ncte := 0, 0
+	eachField(raw, func(name, lines []byte) {
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Type")):
+			ct, nct = lines, nct+1
+		case bytes.EqualFold(name, []byte("Content-Transfer-Encoding")):
+			cte, ncte = lines, ncte+1
+		}
+	})
+	if nct > 1 {
 		return p, errString("more than one Content-Type field")
 	}
-	if len(ctes) > 1 {
+	if ncte > 1 {
 		return p, errString("more than one Content-Transfer-Encoding field")
 	}
-	if len(ctes) == 1 {
-		if !isToken(ctes[0]) {
+	if ncte == 1 {
+		v := string(unfold(nil, cte))
+		if !isToken(v) {
 			return p, errString("Content-Transfer-Encoding is not a single token")
 		}
-		p.cte = strings.ToLower(ctes[0])
+		p.cte = strings.ToLower(v)
 	}
-	if len(cts) == 0 {
+	if nct == 0 {
 		return p, nil
 	}
-	var err error
-	p.media, p.params, err = mime.ParseMediaType(cts[0])
-	if err != nil {
-		return p, errString("Content-Type cannot be read unambiguously (a comment, or a broken type or parameter)")
+	t := contentType(ct)
+	p.media, p.params = t.media, t.params
+	return p, t.err
+}
+
+// mediaType is what contentType makes of a Content-Type field. params is
+// shared and never written.
+type mediaType struct {
+	media  string
+	params map[string]string
+	err    error
+}
+
+// mediaTypes remembers contentType's result for the fields that recur in
+// every DSN (the part types, not the unique boundaries), so that each is
+// parsed, and checked against go-message, once. It holds at most
+// maxMediaTypes fields of up to maxMediaTypeField bytes, and starts over
+// when full.
+var mediaTypes struct {
+	sync.RWMutex
+	m map[string]mediaType
+}
+
+const (
+	maxMediaTypes     = 256
+	maxMediaTypeField = 256
+)
+
+// contentType reads a Content-Type field (its lines, continuations
+// included): see parsePartType.
+func contentType(field []byte) mediaType {
+	mediaTypes.RLock()
+	t, ok := mediaTypes.m[string(field)]
+	mediaTypes.RUnlock()
+	if ok {
+		return t
 	}
-	for _, name := range paramNames(cts[0]) {
+	t = readContentType(field)
+	if _, boundary := t.params["boundary"]; !boundary && len(field) <= maxMediaTypeField {
+		mediaTypes.Lock()
+		if len(mediaTypes.m) >= maxMediaTypes || mediaTypes.m == nil {
+			mediaTypes.m = make(map[string]mediaType)
+		}
+		mediaTypes.m[string(field)] = t
+		mediaTypes.Unlock()
+	}
+	return t
+}
+
+// goMessageReaders read a Content-Type field as go-message does.
+var goMessageReaders = sync.Pool{New: func() any { return new(goMessageReader) }}
+
+type goMessageReader struct {
+	buf []byte
+	r   bytes.Reader
+	br  *bufio.Reader
+}
+
+func readContentType(field []byte) mediaType {
+	var t mediaType
+	v := string(unfold(nil, field))
+	var err error
+	t.media, t.params, err = mime.ParseMediaType(v)
+	if err != nil {
+		t.err = errString("Content-Type cannot be read unambiguously (a comment, or a broken type or parameter)")
+		return t
+	}
+	for _, name := range paramNames(v) {
 		if base, _, ext := strings.Cut(name, "*"); ext && (base == "boundary" || base == "report-type") {
-			return p, errString("Content-Type has an RFC 2231 " + base + " parameter")
+			t.err = errString("Content-Type has an RFC 2231 " + base + " parameter")
+			return t
 		}
 	}
-	// go-message's reading of the field's own lines: the section is
-	// validated and has no other Content-Type field.
-	field := filterFields(nil, raw, func(name []byte) bool { return bytes.EqualFold(name, []byte("Content-Type")) })
-	h, err := textproto.ReadHeader(bufio.NewReaderSize(io.MultiReader(bytes.NewReader(field), strings.NewReader("\r\n")), len(field)+2))
+	// go-message's reading of the field's own lines, then a blank line:
+	// the section is validated and has no other Content-Type field.
+	g := goMessageReaders.Get().(*goMessageReader)
+	defer goMessageReaders.Put(g)
+	g.buf = append(append(g.buf[:0], field...), "\r\n"...)
+	g.r.Reset(g.buf)
+	if g.br == nil {
+		g.br = bufio.NewReaderSize(&g.r, 512) // go-message's reading does not depend on the size
+	}
+	g.br.Reset(&g.r)
+	h, err := textproto.ReadHeader(g.br)
 	if err != nil {
-		return p, errString("go-message cannot read the Content-Type field")
+		t.err = errString("go-message cannot read the Content-Type field")
+		return t
 	}
 	media, params, err := (&message.Header{Header: h}).ContentType()
-	if err != nil || media != p.media || !maps.Equal(params, p.params) {
-		return p, errString("go-message reads the Content-Type field differently")
+	if err != nil || media != t.media || !maps.Equal(params, t.params) {
+		t.err = errString("go-message reads the Content-Type field differently")
 	}
-	return p, nil
+	return t
 }
 
 // isToken reports whether s is an RFC 2045 Section 5.1 token: one or more

@@ -6,6 +6,20 @@ import (
 	"strings"
 )
 
+var crlfBytes, lfBytes = []byte("\r\n"), []byte("\n")
+
+// eolBytes returns a line ending, "\r\n", "\n" or "", as bytes that are
+// never written to.
+func eolBytes(eol string) []byte {
+	switch eol {
+	case "\r\n":
+		return crlfBytes
+	case "\n":
+		return lfBytes
+	}
+	return nil
+}
+
 // outBuffer holds RedactDSN's output until the whole input has been read:
 // whether the human-readable part may be kept is known only at the end.
 // It holds no returned body, so it stays small; past max it fails.
@@ -71,15 +85,17 @@ func (d *dropWriter) content(preambleOK bool) bool {
 // It holds nothing but values of the delivery-status part, which is copied
 // anyway.
 func notification(status []byte, eol string) []byte {
-	text := humanText(statusReport(status))
-	var b bytes.Buffer
-	for _, f := range []string{"Content-Description: Notification", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", ""} {
-		b.WriteString(f + eol)
+	text := strings.ReplaceAll(humanText(statusReport(status)), "\n", eol)
+	b := make([]byte, 0, 128+len(text)+len(eol))
+	for _, f := range notificationFields {
+		b = append(append(b, f...), eol...)
 	}
-	b.WriteString(strings.ReplaceAll(text, "\n", eol))
-	b.WriteString(eol)
-	return b.Bytes()
+	return append(append(b, text...), eol...)
 }
+
+// notificationFields are the part header of the human-readable part that
+// notification writes, with the blank line after it.
+var notificationFields = []string{"Content-Description: Notification", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", ""}
 
 // statusReport reads the fields that the human-readable text names from a
 // message/delivery-status content (RFC 3464 Section 2.1: the per-message
@@ -88,7 +104,8 @@ func notification(status []byte, eol string) []byte {
 func statusReport(status []byte) *Report {
 	rep := &Report{RequireTLS: true}
 	var rc *Recipient
-	var fields []string
+	var storage [8]string
+	fields := storage[:0]
 	flush := func() {
 		for _, f := range fields {
 			name, value, _ := strings.Cut(f, ":")
@@ -107,7 +124,7 @@ func statusReport(status []byte) *Report {
 		fields = fields[:0]
 	}
 	group := 0
-	for _, l := range strings.Split(string(status), "\n") {
+	for l := range strings.SplitSeq(string(status), "\n") {
 		l = strings.Map(func(r rune) rune {
 			if r < ' ' && r != '\t' || r == 0x7f {
 				return ' '

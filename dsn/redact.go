@@ -3,8 +3,8 @@ package dsn
 import (
 	"bytes"
 	"io"
-	"slices"
 	"strings"
+	"sync"
 )
 
 // preambleText replaces a non-empty top-level preamble. It is Postfix's.
@@ -124,8 +124,19 @@ var replacedFields = []string{
 // opts.MaxHeaderBytes (a delivery-status part that long) fails with
 // ErrHeaderTooLarge. The returned body, the preambles and the epilogues are
 // skipped without being copied, whatever their size.
+//
+// When r offers its bytes, RedactDSN scans them where they are instead of
+// copying them into its buffer, with the same result (but not with
+// UnsafeKeepHumanReadable, whose output would hand them to w): an io.WriterTo
+// (*bytes.Reader, *bytes.Buffer, *strings.Reader, or any other) is read
+// through its WriteTo, not Read, and that WriteTo has returned when
+// RedactDSN returns; a *bufio.Reader with a buffer larger than 8 KiB is
+// read through Peek and Discard. A panic in WriteTo reaches the caller.
 func RedactDSN(w io.Writer, r io.Reader, opts *Options) error {
-	d := &redactor{s: newScanner(r, 8<<10), w: w, opts: opts, max: opts.maxHeader(), human: [2]int{-1, -1}}
+	d := redactors.Get().(*redactor)
+	defer d.release()
+	d.s = getScanner(r, !opts.unsafeKeep())
+	d.w, d.opts, d.max, d.human = w, opts, opts.maxHeader(), [2]int{-1, -1}
 	if opts.unsafeKeep() {
 		return d.run()
 	}
@@ -141,10 +152,41 @@ func RedactDSN(w io.Writer, r io.Reader, opts *Options) error {
 	if (d.dropped || d.humanCut) && d.human[0] >= 0 {
 		// The bounce returned (part of) the original, which its
 		// human-readable part may quote: that part is written anew.
-		out = slices.Concat(out[:d.human[0]], notification(out[d.status[0]:d.status[1]], d.open[0].eol), out[d.human[1]:])
+		b := append(d.scratch[:0], out[:d.human[0]]...)
+		b = append(b, notification(out[d.status[0]:d.status[1]], d.open[0].eol)...)
+		out = append(b, out[d.human[1]:]...)
+		d.scratch = out
 	}
 	_, err := w.Write(out)
 	return err
+}
+
+// redactors holds redactors, with their buffers, between calls.
+var redactors = sync.Pool{New: func() any { return new(redactor) }}
+
+// maxPooled is the largest buffer a pooled redactor keeps.
+const maxPooled = 64 << 10
+
+// release pools d with its buffers (unless one grew large), keeping no
+// reference to the call's input, output or options.
+func (d *redactor) release() {
+	putScanner(d.s)
+	keep := func(b []byte) []byte {
+		if cap(b) > maxPooled {
+			return nil
+		}
+		return b[:0]
+	}
+	out := d.out.Buffer
+	if out.Cap() > maxPooled {
+		out = bytes.Buffer{}
+	}
+	out.Reset()
+	*d = redactor{
+		bounds: d.bounds[:0], open: d.open[:0], out: outBuffer{Buffer: out},
+		topBuf: keep(d.topBuf), partBuf: keep(d.partBuf), retBuf: keep(d.retBuf), keptBuf: keep(d.keptBuf), scratch: keep(d.scratch),
+	}
+	redactors.Put(d)
 }
 
 // openMultipart is what the redactor knows of an open multipart besides its
@@ -166,8 +208,11 @@ type redactor struct {
 	level   int             // level of the delimiter last classified
 	final   bool            // whether it was a close delimiter
 	sawDS   bool            // a top-level delivery-status part was seen
+	topBuf  []byte          // storage for the top-level header section
 	partBuf []byte          // storage for part header sections
 	retBuf  []byte          // storage for returned header sections
+	keptBuf []byte          // storage for the fields of a returned header section that opts.Fields keeps
+	scratch []byte          // storage for a rewritten part header, and for the output with a new human-readable part
 
 	out      outBuffer // the output, written to w at the end
 	human    [2]int    // where the human-readable part is in out, from after its delimiter line to the next; -1: none
@@ -204,9 +249,11 @@ func (d *redactor) classify(l []byte, complete bool) (bool, error) {
 		if final {
 			rest = rest[2:]
 		}
-		eol := string(bytes.TrimLeft(rest, " \t"))
-		switch eol {
-		case "", "\n", "\r\n":
+		var eol string
+		switch t := bytes.TrimLeft(rest, " \t"); {
+		case len(t) == 0:
+		case string(t) == "\n" || string(t) == "\r\n":
+			eol = eolOf(t)
 		default:
 			return false, d.errorf(ErrMalformed, "line starts like a delimiter but is not one")
 		}
@@ -236,7 +283,8 @@ func (d *redactor) write(b []byte) error {
 
 func (d *redactor) run() error {
 	from := mboxFrom(d.s)
-	top, err := readSection(d.s, nil, d.max, nil)
+	top, err := readSection(d.s, d.topBuf, d.max, nil)
+	d.topBuf = top.raw
 	if err != nil {
 		return err
 	}
@@ -314,7 +362,11 @@ func (d *redactor) push(boundary string, digest bool) error {
 	if len(d.bounds) >= maxDepth {
 		return d.errorf(ErrMalformed, "multipart nesting too deep")
 	}
-	b := []byte("--" + boundary)
+	var b []byte // the storage of an earlier multipart's, when there is one
+	if n := len(d.bounds); n < cap(d.bounds) {
+		b = d.bounds[:n+1][n][:0]
+	}
+	b = append(append(b, "--"...), boundary...)
 	for _, o := range d.bounds {
 		// RFC 2046 Section 5.1.2: an enclosed multipart must use a
 		// different boundary. With equal or prefix boundaries the structure
@@ -407,10 +459,11 @@ func (d *redactor) part(level, index int, eol string) error {
 			d.w = &cutWriter{w: &d.out, n: d.max, cut: &d.humanCut}
 		}
 	}
-	for _, b := range [][]byte{hdr.raw, []byte(hdr.blank)} {
-		if err := d.write(b); err != nil {
-			return err
-		}
+	if err := d.write(hdr.raw); err != nil {
+		return err
+	}
+	if err := d.write(eolBytes(hdr.blank)); err != nil {
+		return err
 	}
 	start := d.out.Len()
 	if hdr.end == endDelim {
@@ -475,27 +528,31 @@ func (d *redactor) returned(hdr section, pt partType, mt, eol string) error {
 			return err
 		}
 	}
-	kept := filterFields(nil, ret.raw, d.opts.keepField)
+	kept := ret.raw
+	if d.opts != nil && d.opts.Fields != nil {
+		kept = filterFields(d.keptBuf[:0], ret.raw, d.opts.keepField)
+		d.keptBuf = kept
+	}
 	global := mt == "message/global" || mt == "message/global-headers" || hasEightBit(kept)
 
-	var b bytes.Buffer
-	b.Write(filterFields(nil, hdr.raw, func(name []byte) bool {
+	b := filterFields(d.scratch[:0], hdr.raw, func(name []byte) bool {
 		for _, f := range replacedFields {
 			if bytes.EqualFold(name, []byte(f)) {
 				return false
 			}
 		}
 		return true
-	}))
-	b.WriteString("Content-Description: " + description(hdr.raw) + eol)
-	b.WriteString("Content-Type: " + headersType(global) + eol)
+	})
+	b = append(append(append(b, "Content-Description: "...), description(hdr.raw)...), eol...)
+	b = append(append(append(b, "Content-Type: "...), headersType(global)...), eol...)
 	// 8bit when the header needs it, and when the part said so already
 	// (Postfix's redacted DSNs do): a redacted DSN redacts to itself.
 	if hasEightBit(kept) || pt.cte == "8bit" || pt.cte == "binary" {
-		b.WriteString("Content-Transfer-Encoding: 8bit" + eol)
+		b = append(append(b, "Content-Transfer-Encoding: 8bit"...), eol...)
 	}
-	b.WriteString(eol)
-	if err := d.write(b.Bytes()); err != nil {
+	b = append(b, eol...)
+	d.scratch = b
+	if err := d.write(b); err != nil {
 		return err
 	}
 	if err := writeSection(d.w, kept, eol); err != nil {
@@ -527,7 +584,14 @@ func (e errString) Error() string { return string(e) }
 // already has it, so that such a DSN redacts to itself, else "Undelivered
 // Message Headers".
 func description(raw []byte) string {
-	if vs := fieldValues(raw, "Content-Description"); len(vs) == 1 && vs[0] == descHeaders {
+	n, headers := 0, false
+	eachField(raw, func(name, lines []byte) {
+		if name != nil && bytes.EqualFold(name, []byte("Content-Description")) {
+			var v [len(descHeaders)]byte
+			n, headers = n+1, string(unfold(v[:0], lines)) == descHeaders
+		}
+	})
+	if n == 1 && headers {
 		return descHeaders
 	}
 	return descUndelivered
