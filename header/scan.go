@@ -147,10 +147,22 @@ func (w *walker) line(start int, cont bool) int {
 	if len(text) > maxLine {
 		w.ambiguous(start+maxLine, "line longer than 998 octets")
 	}
-	if cont && (nl >= 0 || w.final) && len(bytes.Trim(text, " \t")) == 0 {
+	if cont && (nl >= 0 || w.final) && allWSP(text) {
 		w.ambiguous(start, "continuation line of white space only")
 	}
 	return next
+}
+
+// allWSP reports whether b is nothing but spaces and tabs, as
+// len(bytes.Trim(b, " \t")) == 0 does, without building a set per call:
+// a continuation line usually fails at its second byte.
+func allWSP(b []byte) bool {
+	for _, c := range b {
+		if !isWSP(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // ambiguous records the first ambiguity.

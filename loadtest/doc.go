@@ -10,5 +10,9 @@
 //
 // BenchmarkLoad compares, in the same run, a server wrapped by
 // requiretls.NewBackend ("wrapped") with the same server unwrapped
-// ("unwrapped"); scripts/bench records the ratio in BENCHMARKS.md.
+// ("unwrapped"); BenchmarkLoadPairs runs the two alternately, in pairs,
+// and reports the median CPU overhead of the wrapper and its spread. Both
+// run the clients in a child process (this test binary again), so that
+// the CPU time and allocations they measure are the server's alone.
+// scripts/bench records both in BENCHMARKS.md.
 package loadtest

@@ -157,7 +157,7 @@ func TestServerFaults(t *testing.T) {
 		go func() {
 			defer goodWG.Done()
 			take := func() (int, bool) { return int(next.Add(1) - 1), !stop.Load() }
-			if err := sendSession(srv, i%2 == 1, testPKI().ClientConfig(), take); err != nil {
+			if err := sendSession(srv.addr(i%2 == 1), i%2 == 1, testPKI().ClientConfig(), take); err != nil {
 				goodMu.Lock()
 				goodErrs = append(goodErrs, err)
 				goodMu.Unlock()
@@ -304,7 +304,7 @@ func TestServerFaults(t *testing.T) {
 	require.Empty(t, goodErrs, "well-behaved sessions are unaffected")
 	last := afterBase + len(faults)
 	// A new session after all faults works.
-	require.NoError(t, sendSession(srv, true, testPKI().ClientConfig(), once(last)))
+	require.NoError(t, sendSession(srv.implicitTLSAddr, true, testPKI().ClientConfig(), once(last)))
 
 	srv.stop(t)
 	lc.check(t)

@@ -173,6 +173,14 @@ func startServer(tb testing.TB, st *store, wrapped bool, opts *requiretls.Server
 	return srv
 }
 
+// addr is the address of the implicit TLS listener or of the STARTTLS one.
+func (s *server) addr(implicit bool) string {
+	if implicit {
+		return s.implicitTLSAddr
+	}
+	return s.startTLSAddr
+}
+
 // stop closes the server and waits for its Serve loops to return.
 func (s *server) stop(tb testing.TB) {
 	tb.Helper()

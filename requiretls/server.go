@@ -2,6 +2,7 @@ package requiretls
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"net"
@@ -204,8 +205,10 @@ type transaction struct {
 	rcpt        string // the only recipient, for the Received field's "for"
 }
 
+// isTLS reports whether the session is under TLS, as the ok of
+// s.conn.TLSConnectionState does, without copying the connection state.
 func (s *session) isTLS() bool {
-	_, ok := s.conn.TLSConnectionState()
+	_, ok := s.conn.Conn().(*tls.Conn)
 	return ok
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 	"unicode"
 	"unicode/utf8"
@@ -137,27 +138,76 @@ func headerError(err error) error {
 // not start with "i" or "k", the two letters non-ASCII characters lower to
 // (U+0130 and U+212A), so a match starts at an ASCII byte: name's first
 // letter in either case.
+//
+// Most header sections do not mention name at all, and a search for the
+// first letter stops at every word that starts with it, so mentions first
+// looks for the part of name after its last "i" or "k": only ASCII bytes
+// lower to those characters, so a plain ASCII case-insensitive search
+// finds every place a match can end in, and mostly none.
 func mentions(b []byte, name string) bool {
-	lo, up := asciiLower(name[0]), name[0]&^('a'-'A')
-	if up < 'A' || up > 'Z' {
-		up = lo
+	if !containsFold(b, name[strings.LastIndexAny(name, "iIkK")+1:]) {
+		return false
 	}
-	nextLo, nextUp := indexFrom(b, lo, 0), indexFrom(b, up, 0)
-	for {
-		i := min(nextLo, nextUp)
-		if i == len(b) {
-			return false
-		}
+	f := newCaseFinder(b, name[0])
+	for i := f.next(); i < len(b); i = f.next() {
 		if lowersTo(b[i:], name) {
 			return true
 		}
-		if i == nextLo {
-			nextLo = indexFrom(b, lo, i+1)
-		}
-		if i == nextUp {
-			nextUp = indexFrom(b, up, i+1)
+	}
+	return false
+}
+
+// containsFold reports whether b contains s, ignoring the case of ASCII
+// letters. It looks for the first byte of s that is not a letter, which
+// has one case only, or else for the first letter in either case.
+func containsFold(b []byte, s string) bool {
+	if s == "" {
+		return true
+	}
+	a := 0
+	for k := range len(s) {
+		if asciiLower(s[k]) == asciiUpper(s[k]) {
+			a = k
+			break
 		}
 	}
+	f := newCaseFinder(b, s[a])
+	for i := f.next(); i < len(b); i = f.next() {
+		if start := i - a; start >= 0 && len(b)-start >= len(s) && asciiEqualFold(b[start:start+len(s)], s) {
+			return true
+		}
+	}
+	return false
+}
+
+// caseFinder finds, in order, the offsets in b of an ASCII byte in either
+// case, with one bytes.IndexByte search per case ahead.
+type caseFinder struct {
+	b              []byte
+	lo, up         byte
+	nextLo, nextUp int // the next offset of lo and of up, or len(b)
+}
+
+func newCaseFinder(b []byte, c byte) caseFinder {
+	f := caseFinder{b: b, lo: asciiLower(c), up: asciiUpper(c), nextLo: indexFrom(b, asciiLower(c), 0), nextUp: len(b)}
+	if f.up != f.lo {
+		f.nextUp = indexFrom(b, f.up, 0)
+	}
+	return f
+}
+
+// next returns the next offset, or len(b) when there is none.
+func (f *caseFinder) next() int {
+	i := min(f.nextLo, f.nextUp)
+	if i == len(f.b) {
+		return i
+	}
+	if i == f.nextLo {
+		f.nextLo = indexFrom(f.b, f.lo, i+1)
+	} else {
+		f.nextUp = indexFrom(f.b, f.up, i+1)
+	}
+	return i
 }
 
 // indexFrom returns the index of the first c in b at or after from, or
@@ -193,4 +243,25 @@ func asciiLower(c byte) byte {
 		return c + 'a' - 'A'
 	}
 	return c
+}
+
+func asciiUpper(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	return c
+}
+
+// asciiEqualFold reports whether w and s are equal, ignoring the case of
+// ASCII letters.
+func asciiEqualFold(w []byte, s string) bool {
+	if len(w) != len(s) {
+		return false
+	}
+	for k := range len(s) {
+		if asciiLower(w[k]) != asciiLower(s[k]) {
+			return false
+		}
+	}
+	return true
 }
