@@ -117,6 +117,9 @@ func Serve(ctx context.Context, srv *smtp.Server, l net.Listener, grace time.Dur
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close() // sessions still open after the grace period
 	}
+	// go-smtp closes only the listeners Serve has registered: one that
+	// Serve's goroutine had not registered yet would be accepted on forever.
+	l.Close()
 	<-served
 	return nil
 }
