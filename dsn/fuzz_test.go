@@ -212,3 +212,14 @@ func FuzzRecipientFromReply(f *testing.F) {
 		}
 	})
 }
+
+// fieldValues returns the unfolded values of the fields called name.
+func fieldValues(raw []byte, name string) []string {
+	var vs []string
+	eachField(raw, func(n, lines []byte) {
+		if n != nil && bytes.EqualFold(n, []byte(name)) {
+			vs = append(vs, string(unfold(nil, lines)))
+		}
+	})
+	return vs
+}

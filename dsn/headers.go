@@ -232,17 +232,6 @@ func unfold(dst, lines []byte) []byte {
 	return append(dst[:start], v...)
 }
 
-// fieldValues returns the unfolded values of the fields called name.
-func fieldValues(raw []byte, name string) []string {
-	var vs []string
-	eachField(raw, func(n, lines []byte) {
-		if n != nil && bytes.EqualFold(n, []byte(name)) {
-			vs = append(vs, string(unfold(nil, lines)))
-		}
-	})
-	return vs
-}
-
 // eolOf returns the line ending of the first line of b, CRLF when it has
 // none.
 func eolOf(b []byte) string {
