@@ -105,6 +105,11 @@ var offeredCases = []offeredCase{
 	{"empty keyword line", []string{"250-mx.example", "250 "}, true, false},
 	{"non-ASCII look-alike", []string{"250-mx.example", "250 requiretl\u017f"}, true, false},
 	{"keyword syntax: leading hyphen", []string{"250-mx.example", "250 -REQUIRETLS"}, true, false},
+	// A line longer than RFC 5321 Section 4.5.3.1.5 allows (512 octets with
+	// code and CRLF) is not read at all, keyword included: not offered, so
+	// an enforce policy bounces rather than trusting a broken reply.
+	{"line over 512 octets", []string{"250-mx.example", "250 REQUIRETLS " + strings.Repeat("x", 500)}, true, false},
+	{"line of 512 octets", []string{"250-mx.example", "250 REQUIRETLS " + strings.Repeat("x", 512-len("250 REQUIRETLS \r\n"))}, true, true},
 }
 
 // FuzzOffered checks that Offered never panics, that no reply counts

@@ -569,7 +569,7 @@ func checkKnown(k int, v string, hasValue bool) string {
 		}
 		return ""
 	case kwSIZE: // RFC 1870 Section 6: 1*20DIGIT
-		if len(v) > 20 || !allDigits(v) {
+		if len(v) > 20 || !isDigits(v) {
 			return "SIZE needs 1 to 20 digits"
 		}
 	case kwBODY: // RFC 6152, RFC 3030
@@ -589,15 +589,6 @@ func checkKnown(k int, v string, hasValue bool) string {
 		return name + " needs a value"
 	}
 	return ""
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // isXtext reports whether s is xtext (RFC 3461 Section 4): printable ASCII
