@@ -162,3 +162,21 @@ func TestRegexpSeesNormalisedName(t *testing.T) {
 	_, err = policy.Parse(`regexp:{{/^bank\.example$$/i enforce}}, opportunistic`, nil)
 	assert.ErrorIs(t, err, policy.ErrSyntax)
 }
+
+// TestRegexpRefusesUnsetFlags: a rule built in Go whose inline options turn
+// caseless matching off ("(?-i)") would never match the lower-case next hop,
+// so the caller's enforce rule would be dropped for the weaker level after
+// it. Regexp refuses it as Parse refuses it in a pcre: table.
+func TestRegexpRefusesUnsetFlags(t *testing.T) {
+	for _, pat := range []string{`(?-i)^BANK\.example$`, `^(?i-s:bank)\.example$`, `x|(?^)BANK`} {
+		_, err := policy.Regexp(policy.RegexpRule{Pattern: pat, Level: policy.Enforce})
+		assert.ErrorIs(t, err, policy.ErrSyntax, pat)
+	}
+	for _, pat := range []string{`^bank\.example$`, `^(?i:bank)\.example$`, `^a\(?-i\)$`, `^(?:a-b)$`} {
+		_, err := policy.Regexp(policy.RegexpRule{Pattern: pat, Level: policy.Enforce})
+		assert.NoError(t, err, pat)
+	}
+	item, err := policy.Regexp(policy.RegexpRule{Pattern: `^bank\.example$`, Level: policy.Enforce})
+	require.NoError(t, err)
+	assert.Equal(t, policy.Enforce, policy.New(item, policy.Atom(policy.Disable)).Lookup("BANK.example"))
+}

@@ -763,6 +763,16 @@ func parseRegexpRule(s string, start, end int, pcre bool) (reRule, error) {
 	return r, nil
 }
 
+// unsetFlags returns the inline options at the start of rest, the text
+// after "(?", when they unset a flag ("-" or "^"): that could turn caseless
+// matching off, and a pattern then never matches the lower-case next hop.
+func unsetFlags(rest string) string {
+	if k := strings.IndexAny(rest, ":)"); k >= 0 && strings.ContainsAny(rest[:k], "-^") {
+		return rest[:k]
+	}
+	return ""
+}
+
 // unsupportedPCRE names the first PCRE construct in p that RE2 either
 // refuses or would read differently, or returns "".
 func unsupportedPCRE(p string) string {
@@ -817,12 +827,9 @@ func unsupportedPCRE(p string) string {
 				case strings.HasPrefix(rest, "C"):
 					return "a callout (?C"
 				}
-				// Inline options: RE2 reads i, m, s and U as PCRE does,
-				// but a "-" or "^" could turn caseless matching off.
-				if k := strings.IndexAny(rest, ":)"); k >= 0 {
-					if opts := rest[:k]; strings.ContainsAny(opts, "-^") {
-						return "inline options that unset flags (?" + opts
-					}
+				// Inline options: RE2 reads i, m, s and U as PCRE does.
+				if opts := unsetFlags(rest); opts != "" {
+					return "inline options that unset flags (?" + opts
 				}
 			}
 		case '*', '+', '?', '}':

@@ -166,12 +166,17 @@ type RegexpRule struct {
 // there is no ".parent" search. Matching is always case-insensitive: the
 // name is normalised to lower case first, so a case-sensitive pattern
 // would only ever match some spellings of a name. It fails on a pattern that does not
-// compile or whose braces do not balance (Postfix could not read it back).
+// compile, whose braces do not balance (Postfix could not read it back), or
+// whose inline options unset a flag, as "(?-i)" turns caseless matching off
+// (such a rule would silently never match, and a weaker one after it would).
 func Regexp(rules ...RegexpRule) (Item, error) {
 	out := make([]reRule, 0, len(rules))
 	for _, r := range rules {
 		if !balanced(r.Pattern) {
 			return Item{}, &ParseError{Input: r.Pattern, Err: ErrSyntax, Msg: "unbalanced braces in pattern"}
+		}
+		if opts := inlineUnsetFlags(r.Pattern); opts != "" {
+			return Item{}, &ParseError{Input: r.Pattern, Err: ErrSyntax, Msg: "inline options that unset flags (?" + opts}
 		}
 		rr := reRule{pattern: r.Pattern, negate: r.Negate, result: result{text: r.Level.String(), level: r.Level}}
 		if err := rr.compile(); err != nil {
@@ -190,6 +195,22 @@ func (r *reRule) compile() error {
 	re, err := regexp.Compile(flags + r.pattern)
 	r.re = re
 	return err
+}
+
+// inlineUnsetFlags returns the first inline options group of pattern that
+// unsets a flag (see unsetFlags), or "". An escaped parenthesis opens no group.
+func inlineUnsetFlags(pattern string) string {
+	for i := 0; i < len(pattern); i++ {
+		switch {
+		case pattern[i] == '\\':
+			i++
+		case strings.HasPrefix(pattern[i:], "(?"):
+			if opts := unsetFlags(pattern[i+2:]); opts != "" {
+				return opts
+			}
+		}
+	}
+	return ""
 }
 
 func balanced(s string) bool {
