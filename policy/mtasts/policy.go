@@ -171,14 +171,14 @@ func maxAge(s string) (int, bool) {
 	if s == "" || len(s) > 10 {
 		return 0, false
 	}
-	n := 0
+	var n int64 // up to 9999999999, more than a 32-bit int holds
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
 			return 0, false
 		}
-		n = n*10 + int(s[i]-'0') // at most 9999999999: no overflow in int64
+		n = n*10 + int64(s[i]-'0')
 	}
-	return min(n, MaxMaxAge), true
+	return int(min(n, MaxMaxAge)), true
 }
 
 // ReadPolicy reads a policy file from r (the body of the HTTPS response)

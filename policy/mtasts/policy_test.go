@@ -68,6 +68,9 @@ var goodPolicies = []struct {
 		mtasts.Policy{Mode: mtasts.ModeEnforce, MX: []string{"a.example"}, MaxAge: 31557600}},
 	{"max_age of ten digits is capped at the maximum", "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 9999999999\n",
 		mtasts.Policy{Mode: mtasts.ModeEnforce, MX: []string{"a.example"}, MaxAge: mtasts.MaxMaxAge}},
+	// 2^32 + 5: a 32-bit int would wrap it to 5 seconds.
+	{"max_age past 2^32 is capped, not wrapped", "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 4294967301\n",
+		mtasts.Policy{Mode: mtasts.ModeEnforce, MX: []string{"a.example"}, MaxAge: mtasts.MaxMaxAge}},
 	{"max_age with leading zeros", "version: STSv1\nmode: enforce\nmx: a.example\nmax_age: 0000086400\n",
 		mtasts.Policy{Mode: mtasts.ModeEnforce, MX: []string{"a.example"}, MaxAge: 86400}},
 	{"wildcard over a single label", "version: STSv1\nmode: testing\nmx: *.example\nmax_age: 1\n",
