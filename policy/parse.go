@@ -319,9 +319,7 @@ func matchBrace(s string, i int) int {
 	return -1
 }
 
-func isSep(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ','
-}
+func isSep(c byte) bool { return isSpace(c) || c == ',' }
 
 // tokens splits s[start:end] into items separated by whitespace or commas,
 // keeping "{...}" groups whole (Postfix mystrtokq with CHARS_BRACE), and
@@ -627,15 +625,20 @@ func (t *ruleTable) add(s string, start, end int) error {
 	switch t.typ {
 	case "cidr":
 		r, err := parseCIDRRule(s, start, end)
+		if err != nil {
+			return err
+		}
 		t.cidr = append(t.cidr, r)
 		t.verbose = t.verbose || r.negate
-		return err
 	default:
 		r, err := parseRegexpRule(s, start, end, t.typ == "pcre")
+		if err != nil {
+			return err
+		}
 		t.re = append(t.re, r)
 		t.verbose = t.verbose || t.typ == "pcre"
-		return err
 	}
+	return nil
 }
 
 // item returns the table; tok is its text, printed as written when the
